@@ -1,0 +1,83 @@
+//! What a running task can see of itself.
+
+use std::sync::Arc;
+
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+
+/// The handle a task body receives from
+/// [`Worker::submit_with_context`](crate::Worker::submit_with_context).
+///
+/// It carries the task's id and its own child [`CancellationToken`]. The token is cancelled when
+/// [`Worker::cancel`](crate::Worker::cancel) is called for this task, when
+/// [`Worker::shutdown`](crate::Worker::shutdown) begins, or when the last [`Worker`](crate::Worker)
+/// handle is dropped. A task that watches it can wind down on its own (flush, checkpoint,
+/// release) within the cancel or shutdown timeout; after that it is aborted.
+///
+/// `TaskContext` is cheap to clone: clones share the same token.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use background_worker::{TaskStatus, Worker};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let worker = Worker::new();
+/// worker
+///     .submit_with_context("sync", |ctx| async move {
+///         loop {
+///             tokio::select! {
+///                 _ = ctx.cancelled() => return Ok(()), // checkpoint, then stop
+///                 _ = tokio::time::sleep(Duration::from_secs(1)) => { /* one batch */ }
+///             }
+///         }
+///     })
+///     .await?;
+///
+/// assert_eq!(worker.cancel("sync").await?, TaskStatus::Cancelled);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct TaskContext {
+    id: Arc<str>,
+    token: CancellationToken,
+}
+
+impl TaskContext {
+    pub(crate) fn new(id: Arc<str>, token: CancellationToken) -> Self {
+        Self { id, token }
+    }
+
+    /// The task's id, as given to `submit_with_context`.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The task's own cancellation token (a child of the worker's root token).
+    ///
+    /// Cancelling it yourself cancels only this task, which then ends as
+    /// [`TaskStatus::Cancelled`](crate::TaskStatus::Cancelled).
+    #[must_use]
+    pub fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+
+    /// Returns `true` once the task has been asked to stop.
+    #[must_use]
+    pub fn is_cancelled(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// Completes when the task is asked to stop.
+    ///
+    /// # Cancel safety
+    ///
+    /// This method is cancel safe: dropping the future loses nothing, and a new call completes
+    /// immediately if cancellation was requested meanwhile.
+    pub fn cancelled(&self) -> WaitForCancellationFuture<'_> {
+        self.token.cancelled()
+    }
+}

@@ -1,0 +1,73 @@
+//! Track named background tasks on tokio.
+//!
+//! Services spawn background work (report generation, syncs, job endpoints) and then need to
+//! answer: *is job X still running? Did it fail, and why? Cancel it! Shut down cleanly on
+//! SIGTERM.* A bare [`tokio::spawn`] answers none of that. A [`Worker`] does:
+//!
+//! - [`submit`](Worker::submit) runs a named task; its [`TaskStatus`] moves `Pending` → `Running`
+//!   → `Completed` / `Failed(message)` / `Cancelled` and can be queried by name at any time.
+//! - [`cancel`](Worker::cancel) signals the task's own [`CancellationToken`], waits a bounded time,
+//!   then aborts it. Tasks from [`submit_with_context`](Worker::submit_with_context) watch their
+//!   token through a [`TaskContext`] and wind down on their own.
+//! - A panic inside a task becomes `Failed("panicked: ...")`; the worker and other tasks go on.
+//! - [`shutdown`](Worker::shutdown) stops accepting work, cancels every task, drains them all
+//!   concurrently with one timeout, and returns a [`ShutdownReport`].
+//!
+//! `Worker` is a cheap `Clone` around one `Arc`: keep one in `main`, hand clones to your handlers.
+//! It is built on locks (a `DashMap` registry), not on an actor: a status query is a hash lookup.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use background_worker::{TaskStatus, Worker};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let worker = Worker::new();
+//!
+//! worker.submit("nightly-report", || async {
+//!     tokio::time::sleep(Duration::from_secs(2)).await;
+//!     Ok(())
+//! }).await?;
+//! assert_eq!(worker.get_task_status("nightly-report").await, Some(TaskStatus::Pending));
+//!
+//! worker.submit_with_context("sync", |ctx| async move {
+//!     ctx.cancelled().await; // runs until told to stop
+//!     Ok(())
+//! }).await?;
+//!
+//! assert_eq!(worker.wait("nightly-report").await, Some(TaskStatus::Completed));
+//! assert_eq!(worker.cancel("sync").await?, TaskStatus::Cancelled);
+//!
+//! // On SIGTERM:
+//! let report = worker.shutdown().await;
+//! assert_eq!(report.total(), 0); // nothing was left running
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Feature flags
+//!
+//! | feature | default | what it adds |
+//! |---------|---------|--------------|
+//! | `serde` | no      | `Serialize` / `Deserialize` for [`TaskStatus`], [`ShutdownReport`] and their parts |
+//!
+//! [`CancellationToken`]: tokio_util::sync::CancellationToken
+
+mod builder;
+mod context;
+mod error;
+mod latch;
+mod registry;
+mod run;
+mod shutdown;
+mod status;
+mod worker;
+
+pub use builder::{WorkerBuilder, DEFAULT_TIMEOUT};
+pub use context::TaskContext;
+pub use error::{CancelError, SubmitError};
+pub use shutdown::{ShutdownReport, TaskOutcome, TaskReport};
+pub use status::TaskStatus;
+pub use worker::Worker;

@@ -1,0 +1,148 @@
+//! The future spawned for every task: waits for a permit, runs the body, catches its panic and
+//! writes exactly one terminal status.
+
+use std::any::Any;
+use std::future::{poll_fn, Future};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Poll;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::context::TaskContext;
+use crate::registry::Start;
+use crate::status::TaskStatus;
+use crate::worker::Shared;
+
+/// Everything the spawned future needs to know about its task.
+#[derive(Debug)]
+pub(crate) struct Task {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) id: Arc<str>,
+    pub(crate) generation: u64,
+    pub(crate) token: CancellationToken,
+    /// `true` for `submit`: the body is raced against the token and dropped at once when it is
+    /// cancelled. `false` for `submit_with_context`: the body watches the token itself.
+    pub(crate) race: bool,
+}
+
+/// Writes `Cancelled` if the future is dropped before it wrote a terminal status: that is what
+/// happens when the task is aborted, or when the runtime shuts down under it.
+struct FinishGuard {
+    shared: Arc<Shared>,
+    id: Arc<str>,
+    generation: u64,
+    armed: bool,
+}
+
+impl FinishGuard {
+    fn finish(mut self, status: TaskStatus) -> TaskStatus {
+        self.armed = false;
+        self.shared.finish(&self.id, self.generation, status)
+    }
+}
+
+impl Drop for FinishGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            tracing::debug!(task_id = %self.id, "task dropped before it finished");
+            self.shared
+                .finish(&self.id, self.generation, TaskStatus::Cancelled);
+        }
+    }
+}
+
+/// Runs one task to its terminal status, which it returns (the drain reads it from the
+/// `JoinHandle`).
+pub(crate) async fn run<F, Fut>(task: Task, work: F) -> TaskStatus
+where
+    F: FnOnce(TaskContext) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let Task {
+        shared,
+        id,
+        generation,
+        token,
+        race,
+    } = task;
+    let guard = FinishGuard {
+        shared: Arc::clone(&shared),
+        id: Arc::clone(&id),
+        generation,
+        armed: true,
+    };
+
+    let _permit = match shared.semaphore() {
+        None => None,
+        Some(semaphore) => tokio::select! {
+            biased;
+            () = token.cancelled() => return guard.finish(TaskStatus::Cancelled),
+            permit = semaphore.acquire() => permit.ok(),
+        },
+    };
+
+    match shared.registry.start(&id, generation) {
+        Start::Run => tracing::debug!(task_id = %id, "task started"),
+        Start::Cancelled => return guard.finish(TaskStatus::Cancelled),
+        Start::Over(status) => {
+            let mut guard = guard;
+            guard.armed = false;
+            return status;
+        }
+    }
+
+    let context = TaskContext::new(Arc::clone(&id), token.clone());
+    let outcome = match catch_unwind(AssertUnwindSafe(move || work(context))) {
+        Err(payload) => Err(payload),
+        Ok(body) => {
+            let mut body = pin!(body);
+            let caught = poll_fn(
+                move |cx| match catch_unwind(AssertUnwindSafe(|| body.as_mut().poll(cx))) {
+                    Ok(Poll::Pending) => Poll::Pending,
+                    Ok(Poll::Ready(result)) => Poll::Ready(Ok(result)),
+                    Err(payload) => Poll::Ready(Err(payload)),
+                },
+            );
+            if race {
+                tokio::select! {
+                    biased;
+                    () = token.cancelled() => return guard.finish(TaskStatus::Cancelled),
+                    outcome = caught => outcome,
+                }
+            } else {
+                caught.await
+            }
+        }
+    };
+
+    let status = match outcome {
+        Ok(Ok(())) => TaskStatus::Completed,
+        Ok(Err(error)) => TaskStatus::Failed(format!("{error:#}")),
+        Err(payload) => {
+            let message = panic_message(payload.as_ref());
+            tracing::warn!(task_id = %id, panic = %message, "task panicked");
+            TaskStatus::Failed(format!("panicked: {message}"))
+        }
+    };
+    // Whatever a task returns after it was told to stop, it was cancelled.
+    let status = if token.is_cancelled() {
+        TaskStatus::Cancelled
+    } else {
+        status
+    };
+    guard.finish(status)
+}
+
+/// The message of a panic payload: the `&str` or `String` given to `panic!`, or a placeholder
+/// naming the payload's type for anything else (as the standard panic hook does).
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(message) = payload.downcast_ref::<&'static str>() {
+        (*message).to_owned()
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "Box<dyn Any>".to_owned()
+    }
+}

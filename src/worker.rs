@@ -1,0 +1,560 @@
+//! [`Worker`]: the public handle.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::builder::WorkerBuilder;
+use crate::context::TaskContext;
+use crate::error::{CancelError, SubmitError};
+use crate::latch::Latch;
+use crate::registry::{Registry, Target};
+use crate::run::{run, Task};
+use crate::shutdown::{drain, ShutdownReport};
+use crate::status::TaskStatus;
+
+/// Settings fixed at build time.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) max_concurrent: Option<usize>,
+    pub(crate) cancel_timeout: Duration,
+    pub(crate) shutdown_timeout: Duration,
+}
+
+/// What the worker shares with its running tasks. Tasks hold this, not [`Inner`], so that
+/// dropping the last `Worker` handle is seen (see [`Inner`]'s `Drop`).
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) registry: Registry,
+    semaphore: Option<Semaphore>,
+    /// Join handles of tasks that `cancel` aborted but that may still be inside a poll (a body
+    /// blocking its thread); `shutdown` waits for them. Lock order: this, then a registry shard.
+    aborted: Mutex<Vec<JoinHandle<TaskStatus>>>,
+    /// The shutdown report, for every `shutdown` caller.
+    pub(crate) report: Latch<ShutdownReport>,
+}
+
+impl Shared {
+    pub(crate) fn semaphore(&self) -> Option<&Semaphore> {
+        self.semaphore.as_ref()
+    }
+
+    /// Writes a terminal status (see [`Registry::finish`]) and returns the entry's final status.
+    pub(crate) fn finish(&self, id: &str, generation: u64, status: TaskStatus) -> TaskStatus {
+        self.registry.finish(id, generation, status).status
+    }
+
+    /// Marks an aborted task `Cancelled` and keeps its join handle for `shutdown` to wait on.
+    fn finish_aborted(&self, id: &str, generation: u64) -> TaskStatus {
+        let mut aborted = self.aborted.lock().unwrap_or_else(PoisonError::into_inner);
+        let finished = self.registry.finish(id, generation, TaskStatus::Cancelled);
+        if let Some(join) = finished.join {
+            aborted.retain(|join| !join.is_finished());
+            aborted.push(join);
+        }
+        finished.status
+    }
+}
+
+/// The state behind every clone of one [`Worker`].
+struct Inner {
+    shared: Arc<Shared>,
+    root: CancellationToken,
+    /// `true` once shutdown began. `submit` holds the read lock from its check until its task is
+    /// registered and spawned; `shutdown` takes the write lock to flip it. So every submission is
+    /// either refused or fully registered before the drain looks at the registry.
+    closed: RwLock<bool>,
+    config: Config,
+}
+
+impl Drop for Inner {
+    /// The last `Worker` handle is gone: signal every task's token.
+    fn drop(&mut self) {
+        self.root.cancel();
+    }
+}
+
+/// A cloneable handle that runs named background tasks and tracks their status.
+///
+/// Every task gets an id, its own child [`CancellationToken`] and an entry in a shared registry
+/// (a `DashMap`) that holds its [`TaskStatus`]: `Pending` from the moment `submit` returns,
+/// `Running` once the body starts, then exactly one of `Completed`, `Failed(message)` or
+/// `Cancelled`. Status queries read the registry directly: no message passing, no waiting.
+///
+/// `Worker` is `Clone + Send + Sync`; it is a thin wrapper around one `Arc`, and all clones share
+/// the same registry, tokens and settings. Put one clone in your web framework's state and keep
+/// one in `main` for [`shutdown`](Worker::shutdown).
+///
+/// # Compared with tokio's own tools
+///
+/// [`tokio::spawn`] hands back a `JoinHandle` that only its owner can await, and forgets panics
+/// unless someone awaits it. [`tokio::task::JoinSet`] and tokio-util's `TaskTracker` wait for a
+/// group of tasks, but know nothing about individual tasks by name. `Worker` adds the name: ask
+/// for a task's status from anywhere, wait for it, cancel it, and get a report of how each one
+/// ended at shutdown.
+///
+/// # Dropping
+///
+/// Dropping the last handle without calling [`shutdown`](Worker::shutdown) cancels every task's
+/// token: tasks from [`submit`](Worker::submit) stop at their next `.await`, tasks from
+/// [`submit_with_context`](Worker::submit_with_context) are told to stop. Nobody waits for them
+/// or aborts them after that; call `shutdown` for a bounded, reported stop.
+///
+/// # Examples
+///
+/// ```
+/// use background_worker::{TaskStatus, Worker};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let worker = Worker::new();
+///
+/// worker.submit("report-42", || async {
+///     // generate the report...
+///     Ok(())
+/// }).await?;
+/// worker.submit("sync", || async { anyhow::bail!("upstream returned 503") }).await?;
+///
+/// assert_eq!(worker.wait("report-42").await, Some(TaskStatus::Completed));
+/// assert_eq!(
+///     worker.wait("sync").await,
+///     Some(TaskStatus::Failed("upstream returned 503".into()))
+/// );
+///
+/// let report = worker.shutdown().await;
+/// assert_eq!(report.total(), 0); // nothing was still running
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Worker {
+    inner: Arc<Inner>,
+}
+
+impl Default for Worker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Worker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let registry = &self.inner.shared.registry;
+        f.debug_struct("Worker")
+            .field("tasks", &registry.len())
+            .field("running", &registry.count(&TaskStatus::Running))
+            .field("is_shutting_down", &self.is_shutting_down())
+            .finish()
+    }
+}
+
+impl Worker {
+    /// A worker with the defaults: no concurrency limit, 5 second cancel and shutdown timeouts.
+    ///
+    /// It needs no runtime until the first task is submitted.
+    ///
+    /// ```
+    /// let worker = background_worker::Worker::new();
+    /// assert!(!worker.is_shutting_down());
+    /// ```
+    #[must_use]
+    pub fn new() -> Self {
+        WorkerBuilder::default().build()
+    }
+
+    /// A builder to set the concurrency limit and the timeouts. See [`WorkerBuilder`].
+    pub fn builder() -> WorkerBuilder {
+        WorkerBuilder::default()
+    }
+
+    pub(crate) fn from_config(config: Config) -> Self {
+        let shared = Shared {
+            registry: Registry::default(),
+            semaphore: config.max_concurrent.map(Semaphore::new),
+            aborted: Mutex::default(),
+            report: Latch::default(),
+        };
+        Self {
+            inner: Arc::new(Inner {
+                shared: Arc::new(shared),
+                root: CancellationToken::new(),
+                closed: RwLock::new(false),
+                config,
+            }),
+        }
+    }
+
+    /// Runs `work` as a task named `id`.
+    ///
+    /// The task is registered as [`TaskStatus::Pending`] before this returns, so it is never
+    /// invisible to [`get_task_status`](Worker::get_task_status). The closure is called once the
+    /// task starts (after a permit, with [`max_concurrent`](WorkerBuilder::max_concurrent)), on
+    /// the runtime this is called from.
+    ///
+    /// When the task is cancelled ([`cancel`](Worker::cancel), [`shutdown`](Worker::shutdown)),
+    /// the body is dropped at its next `.await`. Use
+    /// [`submit_with_context`](Worker::submit_with_context) for a body that should wind down on
+    /// its own instead.
+    ///
+    /// An `Err` from the body becomes [`TaskStatus::Failed`] with the error and its causes
+    /// (`format!("{e:#}")`); a panic in the closure or the body becomes
+    /// `Failed("panicked: <message>")` and is logged at WARN. Neither affects other tasks.
+    ///
+    /// An id may be reused once its previous task is terminal; the new task replaces the old entry.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use background_worker::{SubmitError, TaskStatus, Worker};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let worker = Worker::new();
+    /// worker.submit("job", || std::future::pending()).await.unwrap();
+    ///
+    /// let again = worker.submit("job", || async { Ok(()) }).await;
+    /// assert_eq!(again, Err(SubmitError::DuplicateId { id: "job".into() }));
+    /// assert_eq!(worker.get_task_status("job").await, Some(TaskStatus::Pending));
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The closure is dropped without being called and nothing is registered when:
+    /// - the id is empty: [`SubmitError::InvalidId`];
+    /// - a task with this id is pending or running: [`SubmitError::DuplicateId`] (that task is
+    ///   left untouched);
+    /// - [`shutdown`](Worker::shutdown) has begun: [`SubmitError::ShuttingDown`].
+    ///
+    /// # Panics
+    ///
+    /// Panics if called outside a tokio runtime (as [`tokio::spawn`] does).
+    ///
+    /// # Cancel safety
+    ///
+    /// The returned future completes at its first poll, without waiting for anything; dropping it
+    /// before that submits nothing.
+    pub async fn submit<F, Fut>(&self, id: impl Into<String>, work: F) -> Result<(), SubmitError>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        self.spawn(id.into(), true, move |_context| work())
+    }
+
+    /// Runs `work` as a task named `id`, handing it a [`TaskContext`] with its id and
+    /// cancellation token.
+    ///
+    /// Everything said for [`submit`](Worker::submit) holds, except for cancellation: the body is
+    /// not dropped when it is cancelled but told through its token, and gets up to the cancel (or
+    /// shutdown) timeout to wind down on its own. Whatever it returns after being told, its status
+    /// is [`TaskStatus::Cancelled`]. A body still running at the timeout is aborted and marked
+    /// `Cancelled`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use background_worker::{TaskStatus, Worker};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let worker = Worker::new();
+    /// worker.submit_with_context("export", |ctx| async move {
+    ///     ctx.cancelled().await;
+    ///     // flush what was exported so far, then return
+    ///     Ok(())
+    /// }).await?;
+    ///
+    /// assert_eq!(worker.cancel("export").await?, TaskStatus::Cancelled);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`submit`](Worker::submit).
+    ///
+    /// # Panics
+    ///
+    /// Panics if called outside a tokio runtime (as [`tokio::spawn`] does).
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`submit`](Worker::submit).
+    pub async fn submit_with_context<F, Fut>(&self, id: impl Into<String>, work: F) -> Result<(), SubmitError>
+    where
+        F: FnOnce(TaskContext) -> Fut + Send + 'static,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        self.spawn(id.into(), false, work)
+    }
+
+    fn spawn<F, Fut>(&self, id: String, race: bool, work: F) -> Result<(), SubmitError>
+    where
+        F: FnOnce(TaskContext) -> Fut + Send + 'static,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        if id.is_empty() {
+            return Err(SubmitError::InvalidId { id });
+        }
+        let closed = self.inner.closed.read().unwrap_or_else(PoisonError::into_inner);
+        if *closed {
+            return Err(SubmitError::ShuttingDown { id });
+        }
+        let registry = &self.inner.shared.registry;
+        let id: Arc<str> = id.into();
+        let token = self.inner.root.child_token();
+        let Ok(generation) = registry.insert(Arc::clone(&id), token.clone()) else {
+            return Err(SubmitError::DuplicateId { id: id.to_string() });
+        };
+        let span = tracing::info_span!("task", task_id = %id);
+        let task = Task {
+            shared: Arc::clone(&self.inner.shared),
+            id: Arc::clone(&id),
+            generation,
+            token,
+            race,
+        };
+        let join = tokio::spawn(run(task, work).instrument(span));
+        // If the task already finished, the handle comes back and is dropped here, unlocked.
+        drop(registry.attach(&id, generation, join));
+        drop(closed);
+        tracing::debug!(task_id = %id, "task submitted");
+        Ok(())
+    }
+
+    /// The status of the task named `id`, or `None` if no such task was ever submitted or its
+    /// entry was removed by [`cleanup_finished_tasks`](Worker::cleanup_finished_tasks).
+    ///
+    /// This reads the registry directly; it never waits on the task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let worker = background_worker::Worker::new();
+    /// assert_eq!(worker.get_task_status("nope").await, None);
+    /// # }
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// Completes at its first poll; cancel safe.
+    pub async fn get_task_status(&self, id: &str) -> Option<TaskStatus> {
+        self.inner.shared.registry.status(id)
+    }
+
+    /// Number of tracked entries, whatever their status (finished ones count until they are
+    /// cleaned up).
+    #[must_use]
+    pub fn task_count(&self) -> usize {
+        self.inner.shared.registry.len()
+    }
+
+    /// Number of tasks whose body is running now (not counting pending ones).
+    ///
+    /// # Cancel safety
+    ///
+    /// Completes at its first poll; cancel safe.
+    pub async fn running_task_count(&self) -> usize {
+        self.inner.shared.registry.count(&TaskStatus::Running)
+    }
+
+    /// Returns `true` if an entry with this id is tracked, whatever its status.
+    #[must_use]
+    pub fn has_task(&self, id: &str) -> bool {
+        self.inner.shared.registry.contains(id)
+    }
+
+    /// Returns `true` once [`shutdown`](Worker::shutdown) has begun; from then on every submit is
+    /// refused with [`SubmitError::ShuttingDown`].
+    #[must_use]
+    pub fn is_shutting_down(&self) -> bool {
+        *self.inner.closed.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Cancels the task named `id` and returns its final status.
+    ///
+    /// Signals the task's token, waits up to the [cancel timeout](WorkerBuilder::cancel_timeout)
+    /// for it to stop, and aborts it if it did not. A pending task never starts. A task from
+    /// [`submit`](Worker::submit) stops at its next `.await`; one from
+    /// [`submit_with_context`](Worker::submit_with_context) gets the timeout to wind down.
+    ///
+    /// Cancelling a task that already finished changes nothing and returns its status, so
+    /// cancelling twice is fine. Cancelling races with the task finishing on its own: the returned
+    /// status is whichever came first, and is the status the registry holds from then on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use background_worker::{CancelError, TaskStatus, Worker};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let worker = Worker::new();
+    /// worker.submit("poll", || std::future::pending()).await.unwrap();
+    ///
+    /// assert_eq!(worker.cancel("poll").await, Ok(TaskStatus::Cancelled));
+    /// assert_eq!(worker.cancel("poll").await, Ok(TaskStatus::Cancelled));
+    /// assert_eq!(worker.cancel("other").await, Err(CancelError::NotFound { id: "other".into() }));
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`CancelError::NotFound`] if no task with this id is tracked.
+    ///
+    /// # Cancel safety
+    ///
+    /// The task is signalled at the first poll. Dropping the future after that does not take the
+    /// signal back, but the task is then not aborted at the timeout by this call (a later
+    /// `cancel` or `shutdown` still can).
+    pub async fn cancel(&self, id: &str) -> Result<TaskStatus, CancelError> {
+        let shared = &self.inner.shared;
+        let (generation, token, waiters) = match shared.registry.target(id) {
+            None => return Err(CancelError::NotFound { id: id.to_owned() }),
+            Some(Target::Finished(status)) => return Ok(status),
+            Some(Target::Live {
+                generation,
+                token,
+                waiters,
+            }) => (generation, token, waiters),
+        };
+        token.cancel();
+        let timeout = self.inner.config.cancel_timeout;
+        if let Ok(status) = tokio::time::timeout(timeout, waiters.wait()).await {
+            return Ok(status);
+        }
+        tracing::warn!(task_id = %id, ?timeout, "task did not stop within the cancel timeout, aborting it");
+        if let Some(abort) = shared.registry.abort_handle(id, generation) {
+            abort.abort();
+        }
+        Ok(shared.finish_aborted(id, generation))
+    }
+
+    /// Waits until the task named `id` is terminal and returns that status; `None` if no such
+    /// task is tracked. Returns at once for a task that already finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use background_worker::{TaskStatus, Worker};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let worker = Worker::new();
+    /// worker.submit("boom", || async { panic!("bad input") }).await.unwrap();
+    /// assert_eq!(worker.wait("boom").await, Some(TaskStatus::Failed("panicked: bad input".into())));
+    /// # }
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future has no effect on the task.
+    pub async fn wait(&self, id: &str) -> Option<TaskStatus> {
+        match self.inner.shared.registry.target(id)? {
+            Target::Finished(status) => Some(status),
+            Target::Live { waiters, .. } => Some(waiters.wait().await),
+        }
+    }
+
+    /// Removes every finished (completed, failed or cancelled) entry and returns how many were
+    /// removed. Pending and running tasks are never removed, whatever this races with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let worker = background_worker::Worker::new();
+    /// worker.submit("done", || async { Ok(()) }).await.unwrap();
+    /// worker.wait("done").await;
+    /// assert_eq!(worker.cleanup_finished_tasks().await, 1);
+    /// assert!(!worker.has_task("done"));
+    /// # }
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// Completes at its first poll; cancel safe.
+    pub async fn cleanup_finished_tasks(&self) -> usize {
+        self.inner.shared.registry.remove_finished()
+    }
+
+    /// Stops the worker: refuses new work, cancels every task, waits for them and reports how
+    /// each one ended.
+    ///
+    /// 1. From the first call on, every submit fails with [`SubmitError::ShuttingDown`]. A submit
+    ///    racing this call is either refused or fully registered and then drained.
+    /// 2. Every task's token is cancelled. Pending tasks never start.
+    /// 3. Every task that was pending or running gets the
+    ///    [shutdown timeout](WorkerBuilder::shutdown_timeout) to stop, all at the same time: a
+    ///    thousand tasks that ignore cancellation take about one timeout in total. Tasks still
+    ///    running then are aborted (and marked [`TaskStatus::Cancelled`]).
+    ///
+    /// When this returns, every task the worker accepted is terminal and no task body runs any
+    /// more. (A body that blocks its thread cannot be aborted mid-poll; the shutdown then waits for
+    /// that poll to return.)
+    ///
+    /// Calling `shutdown` again, from any clone and at any time, waits for the same drain and
+    /// returns the same report.
+    ///
+    /// Logs at INFO when it starts and ends, DEBUG per task, WARN per task that timed out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use background_worker::{TaskOutcome, Worker};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let worker = Worker::builder().shutdown_timeout(Duration::from_secs(1)).build();
+    /// worker.submit_with_context("stubborn", |_ctx| async {
+    ///     tokio::time::sleep(Duration::from_secs(60)).await; // ignores its token
+    ///     Ok(())
+    /// }).await.unwrap();
+    /// tokio::task::yield_now().await; // let it start: a task still pending would never run
+    ///
+    /// let report = worker.shutdown().await;
+    /// assert_eq!(report.outcome("stubborn"), Some(&TaskOutcome::Aborted));
+    /// assert_eq!(worker.shutdown().await, report); // same report for every caller
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// Panics if called outside a tokio runtime (it spawns the drain).
+    ///
+    /// # Cancel safety
+    ///
+    /// The shutdown starts at the first poll and the drain runs in its own task: dropping this
+    /// future does not stop it. Call `shutdown` again to wait for the report.
+    pub async fn shutdown(&self) -> ShutdownReport {
+        let inner = &self.inner;
+        let first = {
+            let mut closed = inner.closed.write().unwrap_or_else(PoisonError::into_inner);
+            !std::mem::replace(&mut *closed, true)
+        };
+        if first {
+            inner.root.cancel();
+            let shared = Arc::clone(&inner.shared);
+            let draining = shared.registry.take_live();
+            let aborted = std::mem::take(&mut *shared.aborted.lock().unwrap_or_else(PoisonError::into_inner));
+            tokio::spawn(drain(
+                Arc::clone(&shared),
+                draining,
+                aborted,
+                inner.config.shutdown_timeout,
+            ));
+        }
+        inner.shared.report.wait().await
+    }
+}
