@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::registry::Limits;
 use crate::worker::{Config, Worker};
 
 /// The default for both [`WorkerBuilder::cancel_timeout`] and [`WorkerBuilder::shutdown_timeout`].
@@ -35,6 +36,8 @@ impl Default for WorkerBuilder {
                 max_concurrent: None,
                 cancel_timeout: DEFAULT_TIMEOUT,
                 shutdown_timeout: DEFAULT_TIMEOUT,
+                max_tracked: None,
+                retention: Limits::default(),
             },
         }
     }
@@ -62,6 +65,53 @@ impl WorkerBuilder {
     /// stop after signalling it, before it aborts the task. Default: 5 seconds.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.config.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Removes each finished (completed, failed or cancelled) entry `ttl` after it finished, so
+    /// statuses stay queryable for a while and then go away without anyone calling
+    /// [`Worker::cleanup_finished_tasks`]. A timer task, spawned with the first submission, does
+    /// the removal; it stops when shutdown begins or the last handle is dropped.
+    ///
+    /// Default: finished entries are kept until cleaned up.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use background_worker::Worker;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let worker = Worker::builder().retain_finished_for(Duration::from_secs(60)).build();
+    /// worker.submit("job", || async { Ok(()) }).await.unwrap();
+    /// worker.wait("job").await;
+    /// assert!(worker.has_task("job"));
+    ///
+    /// tokio::time::sleep(Duration::from_secs(61)).await;
+    /// assert!(!worker.has_task("job"));
+    /// # }
+    /// ```
+    pub fn retain_finished_for(mut self, ttl: Duration) -> Self {
+        self.config.retention.ttl = Some(ttl);
+        self
+    }
+
+    /// Keeps at most `max` finished entries: when another task finishes, the oldest finished
+    /// entries are removed. Pending and running tasks are never removed.
+    ///
+    /// Default: no maximum.
+    pub fn max_finished(mut self, max: usize) -> Self {
+        self.config.retention.max_finished = Some(max);
+        self
+    }
+
+    /// Tracks at most `max` entries of any status. A submission beyond it first removes what
+    /// the retention options allow, then fails with
+    /// [`SubmitError::AtCapacity`](crate::SubmitError::AtCapacity) and drops its closure unrun.
+    /// This bounds the registry's memory under a flood of submissions.
+    ///
+    /// Default: no maximum.
+    pub fn max_tracked(mut self, max: usize) -> Self {
+        self.config.max_tracked = Some(max);
         self
     }
 

@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
+use crate::progress::{Progress, ProgressCell};
+
 /// The handle a task body receives from
 /// [`Worker::submit_with_context`](crate::Worker::submit_with_context).
 ///
@@ -43,11 +45,12 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 pub struct TaskContext {
     id: Arc<str>,
     token: CancellationToken,
+    progress: Option<Arc<ProgressCell>>,
 }
 
 impl TaskContext {
-    pub(crate) fn new(id: Arc<str>, token: CancellationToken) -> Self {
-        Self { id, token }
+    pub(crate) fn new(id: Arc<str>, token: CancellationToken, progress: Option<Arc<ProgressCell>>) -> Self {
+        Self { id, token, progress }
     }
 
     /// The task's id, as given to `submit_with_context`.
@@ -79,5 +82,39 @@ impl TaskContext {
     /// immediately if cancellation was requested meanwhile.
     pub fn cancelled(&self) -> WaitForCancellationFuture<'_> {
         self.token.cancelled()
+    }
+
+    /// Reports how far along the task is; readable through
+    /// [`Worker::task_info`](crate::Worker::task_info). The latest report wins.
+    ///
+    /// It takes a lock of this task's own, so it never contends with other tasks. Once the task is
+    /// terminal, reports are ignored: the progress shown is the last one made while it ran.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use background_worker::{Progress, Worker};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let worker = Worker::new();
+    /// worker.submit_with_context("import", |ctx| async move {
+    ///     ctx.set_progress(0.25);                                      // a fraction
+    ///     ctx.set_progress((500, 1_000));                              // done of total
+    ///     ctx.set_progress(Progress::counter(900, 1_000).with_message("almost"));
+    ///     Ok(())
+    /// }).await?;
+    /// worker.wait("import").await;
+    ///
+    /// let progress = worker.task_info("import").unwrap().progress.unwrap();
+    /// assert_eq!(progress.done, Some(900));
+    /// assert_eq!(progress.message.as_deref(), Some("almost"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn set_progress(&self, progress: impl Into<Progress>) {
+        if let Some(cell) = &self.progress {
+            cell.set(progress.into());
+        }
     }
 }

@@ -27,6 +27,15 @@ pub enum SubmitError {
         /// The id of the refused task.
         id: String,
     },
+    /// The worker already tracks [`max_tracked`](crate::WorkerBuilder::max_tracked) entries, even
+    /// after removing what retention allows. Clean up finished tasks, or retry later.
+    #[error("worker is at capacity ({limit} tracked tasks), task {id:?} was not accepted")]
+    AtCapacity {
+        /// The id of the refused task.
+        id: String,
+        /// The configured maximum number of tracked entries.
+        limit: usize,
+    },
 }
 
 impl SubmitError {
@@ -34,7 +43,10 @@ impl SubmitError {
     #[must_use]
     pub fn id(&self) -> &str {
         match self {
-            Self::InvalidId { id } | Self::DuplicateId { id } | Self::ShuttingDown { id } => id,
+            Self::InvalidId { id }
+            | Self::DuplicateId { id }
+            | Self::ShuttingDown { id }
+            | Self::AtCapacity { id, .. } => id,
         }
     }
 }

@@ -12,6 +12,11 @@
 //! - A panic inside a task becomes `Failed("panicked: ...")`; the worker and other tasks go on.
 //! - [`shutdown`](Worker::shutdown) stops accepting work, cancels every task, drains them all
 //!   concurrently with one timeout, and returns a [`ShutdownReport`].
+//! - For operators: [`task_info`](Worker::task_info) (times and [`Progress`]),
+//!   [`tasks`](Worker::tasks), [`health`](Worker::health), a stream of status changes from
+//!   [`subscribe`](Worker::subscribe), and memory bounds through
+//!   [`retain_finished_for`](WorkerBuilder::retain_finished_for),
+//!   [`max_finished`](WorkerBuilder::max_finished) and [`max_tracked`](WorkerBuilder::max_tracked).
 //!
 //! `Worker` is a cheap `Clone` around one `Arc`: keep one in `main`, hand clones to your handlers.
 //! It is built on locks (a `DashMap` registry), not on an actor: a status query is a hash lookup.
@@ -51,14 +56,16 @@
 //!
 //! | feature | default | what it adds |
 //! |---------|---------|--------------|
-//! | `serde` | no      | `Serialize` / `Deserialize` for [`TaskStatus`], [`ShutdownReport`] and their parts |
+//! | `serde` | no      | `Serialize` / `Deserialize` for [`TaskStatus`], [`TaskInfo`], [`Progress`], [`Health`], [`TaskEvent`] and [`ShutdownReport`] with its parts |
 //!
 //! [`CancellationToken`]: tokio_util::sync::CancellationToken
 
 mod builder;
 mod context;
 mod error;
+mod info;
 mod latch;
+mod progress;
 mod registry;
 mod run;
 mod shutdown;
@@ -68,6 +75,8 @@ mod worker;
 pub use builder::{WorkerBuilder, DEFAULT_TIMEOUT};
 pub use context::TaskContext;
 pub use error::{CancelError, SubmitError};
+pub use info::{Health, TaskEvent, TaskInfo};
+pub use progress::Progress;
 pub use shutdown::{ShutdownReport, TaskOutcome, TaskReport};
 pub use status::TaskStatus;
 pub use worker::Worker;

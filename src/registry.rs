@@ -12,8 +12,9 @@
 //!    lock), no `tokio::spawn` (spawning on a runtime that is shutting down drops the future on
 //!    the spot, and our task's drop guard writes into the map). Values that need any of that are
 //!    moved out of the entry and dropped or used after the guard is gone.
-//! 3. Lock order: the worker's admission gate (`Worker` internals) → one shard of the map →
-//!    the per-status counters (atomics, no lock). Nothing here ever takes the gate.
+//! 3. Lock order: the worker's admission gate (in `worker.rs`) → the retention queue → one shard
+//!    of the map → a task's progress cell or the event channel's lock. Never the other way round:
+//!    `finish` pushes onto the retention queue only after its shard guard is gone.
 //!
 //! # Invariants
 //!
@@ -27,24 +28,45 @@
 //!   `remove_finished` skips it, both under the shard lock that also guards its status.
 //! - `counts[i]` equals the number of entries whose status has index `i`, whenever no transition
 //!   is in progress (each transition updates the counters under the entry's shard lock).
+//! - `tracked` is the number of entries plus the slots reserved by submissions in progress; with a
+//!   capacity, a submission reserves its slot before inserting, so entries never exceed it.
+//! - Events of one task are sent under its shard lock, so subscribers see them in order.
+//! - A task's progress is frozen under the shard lock in the same step that makes it terminal.
+//! - With retention, every terminal entry has an item in the retention queue (items of entries
+//!   since removed or replaced are stale and skipped), oldest first.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime};
 
 use dashmap::mapref::entry::Entry as MapEntry;
 use dashmap::DashMap;
+use tokio::sync::{broadcast, Notify};
 use tokio::task::{AbortHandle, JoinHandle};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::info::{TaskEvent, TaskInfo};
 use crate::latch::Latch;
+use crate::progress::ProgressCell;
 use crate::status::TaskStatus;
 
+/// How many events a subscriber may fall behind before it is told it lagged.
+const EVENT_CAPACITY: usize = 1024;
+
 /// The registry of tracked tasks. See the module docs for the locking rules.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Registry {
     map: DashMap<Arc<str>, Entry>,
     counts: [AtomicUsize; 5],
+    /// Entries plus reserved slots (see the invariants).
+    tracked: AtomicUsize,
     next_generation: AtomicU64,
+    events: broadcast::Sender<TaskEvent>,
+    /// Set by the first `subscribe`; until then no event is built or sent.
+    subscribed: AtomicBool,
+    retention: Option<Retention>,
 }
 
 #[derive(Debug)]
@@ -53,6 +75,9 @@ struct Entry {
     status: TaskStatus,
     /// `Some` while the task is pending or running; taken out when it becomes terminal.
     live: Option<Live>,
+    times: Times,
+    /// Only tasks from `submit_with_context` can report progress.
+    progress: Option<Arc<ProgressCell>>,
 }
 
 /// What only a live task needs.
@@ -66,8 +91,48 @@ struct Live {
     waiters: Option<Arc<Waiters>>,
 }
 
+#[derive(Debug)]
+struct Times {
+    submitted_wall: SystemTime,
+    submitted: Instant,
+    started: Option<Instant>,
+    finished: Option<Instant>,
+}
+
+impl Times {
+    /// The wall-clock time of a monotonic instant, anchored at submission.
+    fn wall(&self, at: Instant) -> SystemTime {
+        self.submitted_wall + at.saturating_duration_since(self.submitted)
+    }
+}
+
 /// Everyone waiting for one task's terminal status.
 pub(crate) type Waiters = Latch<TaskStatus>;
+
+/// Automatic removal of finished entries: after a time to live, and beyond a maximum count.
+#[derive(Debug)]
+struct Retention {
+    ttl: Option<Duration>,
+    max_finished: Option<usize>,
+    /// Finished entries, oldest first.
+    queue: Mutex<VecDeque<Expiry>>,
+    /// Wakes the TTL reaper when the queue gets its first item.
+    wake: Notify,
+}
+
+#[derive(Debug)]
+struct Expiry {
+    id: Arc<str>,
+    generation: u64,
+    finished: Instant,
+}
+
+/// Limits fixed at build time.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Limits {
+    pub(crate) ttl: Option<Duration>,
+    pub(crate) max_finished: Option<usize>,
+}
 
 /// Why `insert` refused an id.
 #[derive(Debug)]
@@ -111,10 +176,59 @@ pub(crate) struct Finished {
     pub(crate) join: Option<JoinHandle<TaskStatus>>,
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl Registry {
-    /// Registers `id` as `Pending`, replacing a terminal entry, and returns its generation.
-    /// Refuses if a pending or running entry holds the id.
-    pub(crate) fn insert(&self, id: Arc<str>, token: CancellationToken) -> Result<u64, Occupied> {
+    pub(crate) fn new(limits: Limits) -> Self {
+        let retention = (limits.ttl.is_some() || limits.max_finished.is_some()).then(|| Retention {
+            ttl: limits.ttl,
+            max_finished: limits.max_finished,
+            queue: Mutex::default(),
+            wake: Notify::new(),
+        });
+        Self {
+            map: DashMap::new(),
+            counts: Default::default(),
+            tracked: AtomicUsize::new(0),
+            next_generation: AtomicU64::new(0),
+            events: broadcast::channel(EVENT_CAPACITY).0,
+            subscribed: AtomicBool::new(false),
+            retention,
+        }
+    }
+
+    /// Reserves a slot for a new entry, unless `tracked` would exceed `capacity`.
+    pub(crate) fn reserve(&self, capacity: Option<usize>) -> bool {
+        match capacity {
+            None => {
+                self.tracked.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Some(capacity) => self
+                .tracked
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    (n < capacity).then_some(n + 1)
+                })
+                .is_ok(),
+        }
+    }
+
+    /// Gives back a slot that `reserve` took and `insert` did not use.
+    pub(crate) fn unreserve(&self) {
+        self.tracked.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Registers `id` as `Pending`, replacing a terminal entry, and returns its generation. Refuses
+    /// if a pending or running entry holds the id. Uses the slot the caller reserved (and gives
+    /// it back when it replaces an entry or refuses).
+    pub(crate) fn insert(
+        &self,
+        id: Arc<str>,
+        token: CancellationToken,
+        progress: Option<Arc<ProgressCell>>,
+    ) -> Result<u64, Occupied> {
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
         let fresh = Entry {
             generation,
@@ -125,20 +239,29 @@ impl Registry {
                 abort: None,
                 waiters: None,
             }),
+            times: Times {
+                submitted_wall: SystemTime::now(),
+                submitted: Instant::now(),
+                started: None,
+                finished: None,
+            },
+            progress,
         };
-        match self.map.entry(id) {
+        let entry = match self.map.entry(id) {
             MapEntry::Occupied(mut occupied) => {
                 if occupied.get().live.is_some() {
+                    self.unreserve();
                     return Err(Occupied);
                 }
-                let old = std::mem::replace(occupied.get_mut(), fresh);
-                self.counts[old.status.index()].fetch_sub(1, Ordering::Relaxed);
+                let old_status = std::mem::replace(occupied.get_mut(), fresh).status;
+                self.counts[old_status.index()].fetch_sub(1, Ordering::Relaxed);
+                self.unreserve();
+                occupied.into_ref()
             }
-            MapEntry::Vacant(vacant) => {
-                vacant.insert(fresh);
-            }
-        }
+            MapEntry::Vacant(vacant) => vacant.insert(fresh),
+        };
         self.counts[TaskStatus::Pending.index()].fetch_add(1, Ordering::Relaxed);
+        self.emit(entry.key(), &TaskStatus::Pending);
         Ok(generation)
     }
 
@@ -177,8 +300,10 @@ impl Registry {
             return Start::Cancelled;
         }
         entry.status = TaskStatus::Running;
+        entry.times.started = Some(Instant::now());
         self.counts[TaskStatus::Pending.index()].fetch_sub(1, Ordering::Relaxed);
         self.counts[TaskStatus::Running.index()].fetch_add(1, Ordering::Relaxed);
+        self.emit(entry.key(), &TaskStatus::Running);
         Start::Run
     }
 
@@ -187,7 +312,7 @@ impl Registry {
     /// nothing changes and the status it holds is returned.
     pub(crate) fn finish(&self, id: &str, generation: u64, status: TaskStatus) -> Finished {
         debug_assert!(status.is_terminal());
-        let live = {
+        let (key, live, finished) = {
             let Some(mut entry) = self.map.get_mut(id) else {
                 return Finished { status, join: None };
             };
@@ -199,9 +324,16 @@ impl Registry {
             }
             self.counts[entry.status.index()].fetch_sub(1, Ordering::Relaxed);
             self.counts[status.index()].fetch_add(1, Ordering::Relaxed);
+            let finished = Instant::now();
             entry.status = status.clone();
-            entry.live.take()
-        }; // guard dropped here: waking, token and handle drops happen outside it
+            entry.times.finished = Some(finished);
+            if let Some(progress) = &entry.progress {
+                progress.freeze();
+            }
+            self.emit(entry.key(), &status);
+            let key = self.retention.is_some().then(|| Arc::clone(entry.key()));
+            (key, entry.live.take(), finished)
+        }; // guard dropped here: waking, retention, token and handle drops happen outside it
         let mut join = None;
         if let Some(live) = live {
             if let Some(waiters) = live.waiters {
@@ -209,12 +341,62 @@ impl Registry {
             }
             join = live.join;
         }
+        if let (Some(retention), Some(id)) = (&self.retention, key) {
+            let was_empty = {
+                let mut queue = lock(&retention.queue);
+                queue.push_back(Expiry {
+                    id,
+                    generation,
+                    finished,
+                });
+                queue.len() == 1
+            };
+            if was_empty && retention.ttl.is_some() {
+                retention.wake.notify_one();
+            }
+            if retention.max_finished.is_some() {
+                self.prune(Instant::now());
+            }
+        }
         Finished { status, join }
+    }
+
+    /// Sends an event if anyone ever subscribed. Called under the entry's shard lock.
+    fn emit(&self, id: &str, status: &TaskStatus) {
+        if self.subscribed.load(Ordering::Relaxed) {
+            let _ = self.events.send(TaskEvent {
+                id: id.to_owned(),
+                status: status.clone(),
+                at: SystemTime::now(),
+            });
+        }
+    }
+
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<TaskEvent> {
+        self.subscribed.store(true, Ordering::Relaxed);
+        self.events.subscribe()
     }
 
     /// The current status of `id`.
     pub(crate) fn status(&self, id: &str) -> Option<TaskStatus> {
         self.map.get(id).map(|entry| entry.status.clone())
+    }
+
+    /// A snapshot of `id`.
+    pub(crate) fn info(&self, id: &str) -> Option<TaskInfo> {
+        let entry = self.map.get(id)?;
+        Some(entry.info(id, Instant::now()))
+    }
+
+    /// Snapshots of every entry whose status passes `keep`. Guards are held one shard at a time
+    /// and all are gone before this returns.
+    pub(crate) fn infos(&self, mut keep: impl FnMut(&TaskStatus) -> bool) -> Vec<TaskInfo> {
+        let now = Instant::now();
+        self.map
+            .iter()
+            .filter(|entry| keep(&entry.status))
+            .map(|entry| entry.info(entry.key(), now))
+            .collect()
     }
 
     pub(crate) fn contains(&self, id: &str) -> bool {
@@ -226,7 +408,7 @@ impl Registry {
         self.map.len()
     }
 
-    /// Number of entries with the status of this index (see `TaskStatus::index`).
+    /// Number of entries with this status (the message of `Failed` is ignored).
     pub(crate) fn count(&self, status: &TaskStatus) -> usize {
         self.counts[status.index()].load(Ordering::Relaxed)
     }
@@ -281,6 +463,82 @@ impl Registry {
             removed += 1;
             false
         });
+        self.tracked.fetch_sub(removed, Ordering::Relaxed);
+        if let Some(retention) = &self.retention {
+            // Every queued entry that was just removed is now stale; keep the queue small.
+            let mut queue = lock(&retention.queue);
+            queue.retain(|expiry| {
+                self.map
+                    .get(&expiry.id)
+                    .is_some_and(|entry| entry.generation == expiry.generation)
+            });
+        }
         removed
+    }
+
+    /// Removes finished entries past their time to live or beyond the maximum count, oldest
+    /// first. Returns when the next one expires, if a time to live is set.
+    pub(crate) fn prune(&self, now: Instant) -> Option<Instant> {
+        let retention = self.retention.as_ref()?;
+        let mut queue = lock(&retention.queue);
+        while let Some(oldest) = queue.front() {
+            let expired = retention.ttl.is_some_and(|ttl| oldest.finished + ttl <= now);
+            let excess = retention
+                .max_finished
+                .is_some_and(|max| self.finished_count() > max);
+            if !expired && !excess {
+                break;
+            }
+            if let Some(expiry) = queue.pop_front() {
+                self.remove_if_finished(&expiry.id, expiry.generation);
+            }
+        }
+        let ttl = retention.ttl?;
+        queue.front().map(|oldest| oldest.finished + ttl)
+    }
+
+    /// Waits until a finished entry is queued for retention (for the TTL reaper).
+    pub(crate) async fn retention_queued(&self) {
+        match &self.retention {
+            Some(retention) => retention.wake.notified().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    fn remove_if_finished(&self, id: &str, generation: u64) {
+        let removed = self.map.remove_if(id, |_, entry| {
+            entry.generation == generation && entry.live.is_none()
+        });
+        if let Some((_, entry)) = removed {
+            self.counts[entry.status.index()].fetch_sub(1, Ordering::Relaxed);
+            self.tracked.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Number of terminal entries (counters 2..5 are the terminal statuses).
+    fn finished_count(&self) -> usize {
+        self.counts[TaskStatus::Completed.index()..]
+            .iter()
+            .map(|count| count.load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+impl Entry {
+    fn info(&self, id: &str, now: Instant) -> TaskInfo {
+        let times = &self.times;
+        let queued_until = times.started.or(times.finished).unwrap_or(now);
+        TaskInfo {
+            id: id.to_owned(),
+            status: self.status.clone(),
+            submitted_at: times.submitted_wall,
+            started_at: times.started.map(|at| times.wall(at)),
+            finished_at: times.finished.map(|at| times.wall(at)),
+            queued: queued_until.saturating_duration_since(times.submitted),
+            run_time: times
+                .started
+                .map(|at| times.finished.unwrap_or(now).saturating_duration_since(at)),
+            progress: self.progress.as_ref().and_then(|cell| cell.get()),
+        }
     }
 }

@@ -5,12 +5,14 @@ use std::any::Any;
 use std::future::{poll_fn, Future};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::context::TaskContext;
+use crate::progress::ProgressCell;
 use crate::registry::Start;
 use crate::status::TaskStatus;
 use crate::worker::Shared;
@@ -25,6 +27,7 @@ pub(crate) struct Task {
     /// `true` for `submit`: the body is raced against the token and dropped at once when it is
     /// cancelled. `false` for `submit_with_context`: the body watches the token itself.
     pub(crate) race: bool,
+    pub(crate) progress: Option<Arc<ProgressCell>>,
 }
 
 /// Writes `Cancelled` if the future is dropped before it wrote a terminal status: that is what
@@ -66,6 +69,7 @@ where
         generation,
         token,
         race,
+        progress,
     } = task;
     let guard = FinishGuard {
         shared: Arc::clone(&shared),
@@ -76,11 +80,20 @@ where
 
     let _permit = match shared.semaphore() {
         None => None,
-        Some(semaphore) => tokio::select! {
-            biased;
-            () = token.cancelled() => return guard.finish(TaskStatus::Cancelled),
-            permit = semaphore.acquire() => permit.ok(),
-        },
+        Some(semaphore) => {
+            let waiting = shared.waiting_for_permit();
+            waiting.fetch_add(1, Ordering::Relaxed);
+            let permit = tokio::select! {
+                biased;
+                () = token.cancelled() => None,
+                permit = semaphore.acquire() => permit.ok(),
+            };
+            waiting.fetch_sub(1, Ordering::Relaxed);
+            match permit {
+                Some(permit) => Some(permit),
+                None => return guard.finish(TaskStatus::Cancelled),
+            }
+        }
     };
 
     match shared.registry.start(&id, generation) {
@@ -93,7 +106,7 @@ where
         }
     }
 
-    let context = TaskContext::new(Arc::clone(&id), token.clone());
+    let context = TaskContext::new(Arc::clone(&id), token.clone(), progress);
     let outcome = match catch_unwind(AssertUnwindSafe(move || work(context))) {
         Err(payload) => Err(payload),
         Ok(body) => {

@@ -2,19 +2,23 @@
 
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{broadcast, Semaphore};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::builder::WorkerBuilder;
 use crate::context::TaskContext;
 use crate::error::{CancelError, SubmitError};
+use crate::info::{Health, TaskEvent, TaskInfo};
 use crate::latch::Latch;
-use crate::registry::{Registry, Target};
+use crate::progress::ProgressCell;
+use crate::registry::{Limits, Registry, Target};
 use crate::run::{run, Task};
 use crate::shutdown::{drain, ShutdownReport};
 use crate::status::TaskStatus;
@@ -25,6 +29,8 @@ pub(crate) struct Config {
     pub(crate) max_concurrent: Option<usize>,
     pub(crate) cancel_timeout: Duration,
     pub(crate) shutdown_timeout: Duration,
+    pub(crate) max_tracked: Option<usize>,
+    pub(crate) retention: Limits,
 }
 
 /// What the worker shares with its running tasks. Tasks hold this, not [`Inner`], so that
@@ -38,11 +44,19 @@ pub(crate) struct Shared {
     aborted: Mutex<Vec<JoinHandle<TaskStatus>>>,
     /// The shutdown report, for every `shutdown` caller.
     pub(crate) report: Latch<ShutdownReport>,
+    /// Pending tasks waiting for a concurrency permit.
+    waiting_for_permit: AtomicUsize,
+    /// Whether the TTL reaper was spawned (lazily, by the first submit: it needs a runtime).
+    reaper_spawned: AtomicBool,
 }
 
 impl Shared {
     pub(crate) fn semaphore(&self) -> Option<&Semaphore> {
         self.semaphore.as_ref()
+    }
+
+    pub(crate) fn waiting_for_permit(&self) -> &AtomicUsize {
+        &self.waiting_for_permit
     }
 
     /// Writes a terminal status (see [`Registry::finish`]) and returns the entry's final status.
@@ -175,10 +189,12 @@ impl Worker {
 
     pub(crate) fn from_config(config: Config) -> Self {
         let shared = Shared {
-            registry: Registry::default(),
+            registry: Registry::new(config.retention),
             semaphore: config.max_concurrent.map(Semaphore::new),
             aborted: Mutex::default(),
             report: Latch::default(),
+            waiting_for_permit: AtomicUsize::new(0),
+            reaper_spawned: AtomicBool::new(false),
         };
         Self {
             inner: Arc::new(Inner {
@@ -307,12 +323,25 @@ impl Worker {
         if *closed {
             return Err(SubmitError::ShuttingDown { id });
         }
-        let registry = &self.inner.shared.registry;
+        let shared = &self.inner.shared;
+        let registry = &shared.registry;
+        let capacity = self.inner.config.max_tracked;
+        if !registry.reserve(capacity) {
+            registry.prune(Instant::now());
+            if !registry.reserve(capacity) {
+                let limit = capacity.unwrap_or(usize::MAX);
+                return Err(SubmitError::AtCapacity { id, limit });
+            }
+        }
         let id: Arc<str> = id.into();
         let token = self.inner.root.child_token();
-        let Ok(generation) = registry.insert(Arc::clone(&id), token.clone()) else {
+        let progress = (!race).then(|| Arc::new(ProgressCell::default()));
+        let Ok(generation) = registry.insert(Arc::clone(&id), token.clone(), progress.clone()) else {
             return Err(SubmitError::DuplicateId { id: id.to_string() });
         };
+        if self.inner.config.retention.ttl.is_some() && !shared.reaper_spawned.swap(true, Ordering::Relaxed) {
+            tokio::spawn(reap(Arc::clone(shared), self.inner.root.clone()));
+        }
         let span = tracing::info_span!("task", task_id = %id);
         let task = Task {
             shared: Arc::clone(&self.inner.shared),
@@ -320,6 +349,7 @@ impl Worker {
             generation,
             token,
             race,
+            progress,
         };
         let join = tokio::spawn(run(task, work).instrument(span));
         // If the task already finished, the handle comes back and is dropped here, unlocked.
@@ -465,6 +495,114 @@ impl Worker {
         }
     }
 
+    /// A snapshot of the task named `id`: status, submission, start and finish times, queued and
+    /// run time, latest progress. `None` if no such task is tracked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let worker = background_worker::Worker::new();
+    /// worker.submit("job", || async { Ok(()) }).await.unwrap();
+    /// worker.wait("job").await;
+    ///
+    /// let info = worker.task_info("job").unwrap();
+    /// assert!(info.status.is_terminal());
+    /// assert!(info.finished_at.is_some());
+    /// assert!(worker.task_info("other").is_none());
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn task_info(&self, id: &str) -> Option<TaskInfo> {
+        self.inner.shared.registry.info(id)
+    }
+
+    /// Snapshots of every tracked task, in no particular order.
+    ///
+    /// The registry is read one shard at a time and no lock is held once this returns; tasks that
+    /// change status meanwhile show either their old or their new status.
+    #[must_use]
+    pub fn tasks(&self) -> Vec<TaskInfo> {
+        self.inner.shared.registry.infos(|_| true)
+    }
+
+    /// Snapshots of the tracked tasks whose status passes `filter`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use background_worker::TaskStatus;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let worker = background_worker::Worker::new();
+    /// worker.submit("ok", || async { Ok(()) }).await.unwrap();
+    /// worker.submit("bad", || async { anyhow::bail!("nope") }).await.unwrap();
+    /// worker.wait("ok").await;
+    /// worker.wait("bad").await;
+    ///
+    /// let failed = worker.tasks_where(|status| matches!(status, TaskStatus::Failed(_)));
+    /// assert_eq!(failed.len(), 1);
+    /// assert_eq!(failed[0].id, "bad");
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn tasks_where(&self, filter: impl FnMut(&TaskStatus) -> bool) -> Vec<TaskInfo> {
+        self.inner.shared.registry.infos(filter)
+    }
+
+    /// A cheap summary for health endpoints: counts per status, whether the worker accepts
+    /// work, the concurrency limit and how many tasks wait for a permit. Reads counters only.
+    #[must_use]
+    pub fn health(&self) -> Health {
+        let shared = &self.inner.shared;
+        let registry = &shared.registry;
+        Health {
+            pending: registry.count(&TaskStatus::Pending),
+            running: registry.count(&TaskStatus::Running),
+            completed: registry.count(&TaskStatus::Completed),
+            failed: registry.count(&TaskStatus::Failed(String::new())),
+            cancelled: registry.count(&TaskStatus::Cancelled),
+            total: registry.len(),
+            accepting: !self.is_shutting_down(),
+            max_concurrent: self.inner.config.max_concurrent,
+            waiting_for_permit: shared.waiting_for_permit.load(Ordering::Relaxed),
+        }
+    }
+
+    /// A stream of every status change from now on: `Pending` at submission, `Running` when the
+    /// body starts, then the terminal status, with the time of the change.
+    ///
+    /// Use it to mirror statuses into a database or a metrics system. The worker never waits for
+    /// subscribers: one that falls more than 1024 events behind gets
+    /// [`RecvError::Lagged`](tokio::sync::broadcast::error::RecvError::Lagged) and resumes with
+    /// the oldest events still buffered. Events are built only once someone has subscribed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use background_worker::{TaskStatus, Worker};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let worker = Worker::new();
+    /// let mut events = worker.subscribe();
+    /// worker.submit("job", || async { Ok(()) }).await.unwrap();
+    ///
+    /// let statuses: Vec<TaskStatus> = [
+    ///     events.recv().await.unwrap(),
+    ///     events.recv().await.unwrap(),
+    ///     events.recv().await.unwrap(),
+    /// ].into_iter().map(|event| event.status).collect();
+    /// assert_eq!(statuses, [TaskStatus::Pending, TaskStatus::Running, TaskStatus::Completed]);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn subscribe(&self) -> broadcast::Receiver<TaskEvent> {
+        self.inner.shared.registry.subscribe()
+    }
+
     /// Removes every finished (completed, failed or cancelled) entry and returns how many were
     /// removed. Pending and running tasks are never removed, whatever this races with.
     ///
@@ -556,5 +694,23 @@ impl Worker {
             ));
         }
         inner.shared.report.wait().await
+    }
+}
+
+/// Removes finished entries when their time to live is up. Runs until shutdown begins or the last
+/// `Worker` handle is dropped (both cancel `root`).
+async fn reap(shared: Arc<Shared>, root: CancellationToken) {
+    loop {
+        let next = shared.registry.prune(Instant::now());
+        let wait = async {
+            match next {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => shared.registry.retention_queued().await,
+            }
+        };
+        tokio::select! {
+            () = root.cancelled() => return,
+            () = wait => {}
+        }
     }
 }

@@ -1,0 +1,113 @@
+//! Snapshots of one task ([`TaskInfo`]), of the whole worker ([`Health`]), and status changes
+//! ([`TaskEvent`]).
+
+use std::time::{Duration, SystemTime};
+
+use crate::progress::Progress;
+use crate::status::TaskStatus;
+
+/// A snapshot of one task: its status, when it was submitted, started and finished, and its
+/// latest progress. Returned by [`Worker::task_info`](crate::Worker::task_info) and
+/// [`Worker::tasks`](crate::Worker::tasks); it holds no lock.
+///
+/// Wall-clock times are for display. `queued` and `run_time` come from a monotonic clock.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use background_worker::{TaskStatus, Worker};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let worker = Worker::new();
+/// worker.submit_with_context("import", |ctx| async move {
+///     ctx.set_progress(0.5);
+///     tokio::time::sleep(Duration::from_secs(3)).await;
+///     Ok(())
+/// }).await?;
+/// tokio::time::sleep(Duration::from_secs(1)).await;
+///
+/// let info = worker.task_info("import").unwrap();
+/// assert_eq!(info.status, TaskStatus::Running);
+/// assert_eq!(info.progress.unwrap().fraction, Some(0.5));
+/// assert_eq!(info.run_time, Some(Duration::from_secs(1)));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct TaskInfo {
+    /// The task's id.
+    pub id: String,
+    /// Its status when the snapshot was taken.
+    pub status: TaskStatus,
+    /// When it was submitted (wall clock).
+    pub submitted_at: SystemTime,
+    /// When its body started (wall clock), if it did.
+    pub started_at: Option<SystemTime>,
+    /// When it reached its terminal status (wall clock), if it did.
+    pub finished_at: Option<SystemTime>,
+    /// How long it waited before starting (or before it ended without starting, or until now).
+    pub queued: Duration,
+    /// How long its body ran (until now, if it is still running); `None` if it never started.
+    pub run_time: Option<Duration>,
+    /// The latest progress it reported, if any. It stops changing once the task is terminal.
+    pub progress: Option<Progress>,
+}
+
+/// A cheap summary of a [`Worker`](crate::Worker) for health endpoints, from
+/// [`Worker::health`](crate::Worker::health). The counts are read from atomic counters without
+/// walking the registry; while tasks change status they may be off by those in transition.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let worker = background_worker::Worker::builder().max_concurrent(8).build();
+/// let health = worker.health();
+/// assert!(health.accepting);
+/// assert_eq!(health.max_concurrent, Some(8));
+/// assert_eq!(health.total, 0);
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct Health {
+    /// Tasks waiting to start.
+    pub pending: usize,
+    /// Tasks whose body is running.
+    pub running: usize,
+    /// Tracked tasks that completed.
+    pub completed: usize,
+    /// Tracked tasks that failed or panicked.
+    pub failed: usize,
+    /// Tracked tasks that were cancelled.
+    pub cancelled: usize,
+    /// All tracked entries.
+    pub total: usize,
+    /// `false` once shutdown has begun.
+    pub accepting: bool,
+    /// The concurrency limit, if one is set.
+    pub max_concurrent: Option<usize>,
+    /// Pending tasks that wait for a concurrency permit.
+    pub waiting_for_permit: usize,
+}
+
+/// A status change of one task, from [`Worker::subscribe`](crate::Worker::subscribe).
+///
+/// Every task produces `Pending`, then usually `Running`, then one terminal status, in that order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct TaskEvent {
+    /// The task's id.
+    pub id: String,
+    /// Its new status.
+    pub status: TaskStatus,
+    /// When the change happened (wall clock).
+    pub at: SystemTime,
+}
