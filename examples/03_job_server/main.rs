@@ -1,0 +1,184 @@
+//! A job service on Axum, the way the crate is meant to be used in a web server: one [`Worker`]
+//! built in `main`, a clone in the router's state, and `worker.shutdown().await` on SIGTERM.
+//!
+//! `POST /jobs` starts demo work (`sleep` with progress, `fail`, `panic`, `ignore_cancel`) under a
+//! server-generated id; `GET /jobs/{id}` shows its status, progress and timings; `DELETE
+//! /jobs/{id}` cancels it; `GET /jobs` lists every job; `GET /health` counts jobs per status and
+//! answers `503` once shutdown has begun. Bad input gets a `4xx` with a JSON error, never a `500`.
+//!
+//! On SIGTERM or Ctrl-C the listener closes, the worker stops accepting jobs (`503`), cancels the
+//! running ones and waits for them up to its shutdown timeout, then the report is logged and printed
+//! as one `shutdown_report {json}` line on stdout, and the process exits 0. A second signal during
+//! the drain exits at once with code 1.
+//!
+//! ```text
+//! cargo run --example 03_job_server --features serde
+//! cargo run --example 03_job_server --features serde -- --addr 127.0.0.1:8080 --shutdown-timeout-ms 2000
+//! ```
+//!
+//! Settings (a flag wins over its environment variable):
+//!
+//! | flag                        | environment           | default          |
+//! |-----------------------------|-----------------------|------------------|
+//! | `--addr HOST:PORT`          | `PORT` (host 127.0.0.1) | `127.0.0.1:3000` |
+//! | `--shutdown-timeout-ms N`   | `SHUTDOWN_TIMEOUT_MS` | `5000`           |
+//! | `--cancel-timeout-ms N`     | `CANCEL_TIMEOUT_MS`   | `5000`           |
+//! | `--max-concurrent N`        | `MAX_CONCURRENT`      | no limit         |
+//!
+//! Logs go to stderr (`RUST_LOG`, default `info`); stdout carries only the two machine-readable
+//! lines `listening on ADDR` and `shutdown_report {json}`.
+
+mod api;
+mod config;
+
+use std::future::IntoFuture;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use background_worker::{ShutdownReport, Worker};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{Config, Parsed, USAGE};
+
+/// How long open HTTP connections get to finish after the worker's drain, before the process
+/// exits anyway. Total shutdown time is at most the worker's shutdown timeout plus this.
+const HTTP_DRAIN_MARGIN: Duration = Duration::from_secs(1);
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+
+    let config = match Config::parse(std::env::args().skip(1), |name| std::env::var(name).ok()) {
+        Ok(Parsed::Run(config)) => config,
+        Ok(Parsed::Help) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            eprintln!("error: {error}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+
+    let mut builder = Worker::builder()
+        .shutdown_timeout(config.shutdown_timeout)
+        .cancel_timeout(config.cancel_timeout);
+    if let Some(limit) = config.max_concurrent {
+        builder = builder.max_concurrent(limit);
+    }
+    let worker = builder.build();
+
+    let listener = match TcpListener::bind(&config.addr).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("error: cannot listen on {}: {error}", config.addr);
+            return ExitCode::FAILURE;
+        }
+    };
+    match listener.local_addr() {
+        Ok(addr) => println!("listening on {addr}"),
+        Err(error) => {
+            eprintln!("error: cannot read the bound address: {error}");
+            return ExitCode::FAILURE;
+        }
+    }
+    tracing::info!(
+        shutdown_timeout = ?config.shutdown_timeout,
+        cancel_timeout = ?config.cancel_timeout,
+        max_concurrent = ?config.max_concurrent,
+        "job server started"
+    );
+
+    // Cancelling `stop` makes axum close the listener and finish the open connections.
+    let stop = CancellationToken::new();
+    let server = axum::serve(listener, api::router(worker.clone()))
+        .with_graceful_shutdown(stop.clone().cancelled_owned())
+        .into_future();
+    let mut server = tokio::spawn(server);
+
+    let mut exit = ExitCode::SUCCESS;
+    tokio::select! {
+        () = shutdown_signal() => tracing::info!("signal received, shutting down"),
+        ended = &mut server => {
+            tracing::error!(?ended, "the HTTP server stopped on its own, shutting down");
+            exit = ExitCode::FAILURE;
+        }
+    }
+
+    // A second signal while draining: stop waiting.
+    tokio::spawn(async {
+        shutdown_signal().await;
+        tracing::warn!("second signal received, exiting without waiting for the drain");
+        std::process::exit(1);
+    });
+
+    // Close the listener and drain the worker at the same time: requests already on an open
+    // connection are still answered (a submission gets 503), and neither waits for the other.
+    stop.cancel();
+    let report = worker.shutdown().await;
+    log_report(&report);
+    if tokio::time::timeout(HTTP_DRAIN_MARGIN, &mut server)
+        .await
+        .is_err()
+    {
+        tracing::warn!(margin = ?HTTP_DRAIN_MARGIN, "HTTP connections still open, closing them");
+        server.abort();
+    }
+    exit
+}
+
+/// Completes on Ctrl-C, or on SIGTERM on Unix (what Kubernetes and `docker stop` send).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+/// Logs how every drained job ended, then prints the report as one JSON line on stdout.
+fn log_report(report: &ShutdownReport) {
+    for task in report.tasks() {
+        tracing::info!(job_id = %task.id, outcome = ?task.outcome, "job drained");
+    }
+    tracing::info!(
+        total = report.total(),
+        completed = report.completed(),
+        failed = report.failed(),
+        cancelled = report.cancelled(),
+        aborted = report.aborted(),
+        elapsed = ?report.elapsed(),
+        "shutdown complete"
+    );
+    match serde_json::to_string(report) {
+        Ok(json) => println!("shutdown_report {json}"),
+        Err(error) => tracing::error!(%error, "cannot serialize the shutdown report"),
+    }
+}
