@@ -22,8 +22,6 @@ pub(crate) const MAX_BODY_BYTES: usize = 16 * 1024;
 pub(crate) const MAX_JOB_MS: u64 = 10 * 60 * 1_000;
 /// Longest failure message accepted (in bytes).
 const MAX_MESSAGE_BYTES: usize = 1_024;
-/// Pending plus running jobs above which submissions get `429 Too Many Requests`.
-const MAX_LIVE_JOBS: usize = 10_000;
 
 /// The whole API, with the worker as shared state.
 pub(crate) fn router(worker: Worker) -> Router {
@@ -87,13 +85,6 @@ async fn submit_job(
     // an oversized body (413): axum's rejection knows the status, we only make the body JSON.
     let Json(spec) = body.map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text()))?;
     spec.validate()?;
-    let health = worker.health();
-    if health.pending + health.running >= MAX_LIVE_JOBS {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many jobs in flight, retry later",
-        ));
-    }
 
     // Random v4 UUIDs: ids cannot be guessed, so one client cannot look up or cancel another's job.
     let job_id = uuid::Uuid::new_v4().to_string();
@@ -140,6 +131,10 @@ async fn submit_job(
         }
         Err(error @ SubmitError::ShuttingDown { .. }) => {
             Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string()))
+        }
+        // The worker's `max_tracked` bound: finished jobs will age out, retry later.
+        Err(error @ SubmitError::AtCapacity { .. }) => {
+            Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, error.to_string()))
         }
         Err(error @ SubmitError::DuplicateId { .. }) => {
             Err(ApiError::new(StatusCode::CONFLICT, error.to_string()))

@@ -5,6 +5,7 @@
 //! server-generated id; `GET /jobs/{id}` shows its status, progress and timings; `DELETE
 //! /jobs/{id}` cancels it; `GET /jobs` lists every job; `GET /health` counts jobs per status and
 //! answers `503` once shutdown has begun. Bad input gets a `4xx` with a JSON error, never a `500`.
+//! Finished jobs stay queryable for ten minutes; at most 10 000 jobs are tracked (`429` beyond).
 //!
 //! On SIGTERM or Ctrl-C the listener closes, the worker stops accepting jobs (`503`), cancels the
 //! running ones and waits for them up to its shutdown timeout, then the report is logged and printed
@@ -46,6 +47,11 @@ use crate::config::{Config, Parsed, USAGE};
 /// How long open HTTP connections get to finish after the worker's drain, before the process
 /// exits anyway. Total shutdown time is at most the worker's shutdown timeout plus this.
 const HTTP_DRAIN_MARGIN: Duration = Duration::from_secs(1);
+/// Finished jobs stay queryable this long, then `GET /jobs/{id}` answers `404`.
+const RETAIN_FINISHED: Duration = Duration::from_secs(10 * 60);
+/// Jobs tracked at most (any status); beyond it submissions get `429`. Bounds the memory a
+/// flood of submissions can take.
+const MAX_TRACKED_JOBS: usize = 10_000;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -69,7 +75,9 @@ async fn main() -> ExitCode {
 
     let mut builder = Worker::builder()
         .shutdown_timeout(config.shutdown_timeout)
-        .cancel_timeout(config.cancel_timeout);
+        .cancel_timeout(config.cancel_timeout)
+        .retain_finished_for(RETAIN_FINISHED)
+        .max_tracked(MAX_TRACKED_JOBS);
     if let Some(limit) = config.max_concurrent {
         builder = builder.max_concurrent(limit);
     }
