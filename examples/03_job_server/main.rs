@@ -19,12 +19,12 @@
 //!
 //! Settings (a flag wins over its environment variable):
 //!
-//! | flag                        | environment           | default          |
-//! |-----------------------------|-----------------------|------------------|
-//! | `--addr HOST:PORT`          | `PORT` (host 127.0.0.1) | `127.0.0.1:3000` |
-//! | `--shutdown-timeout-ms N`   | `SHUTDOWN_TIMEOUT_MS` | `5000`           |
-//! | `--cancel-timeout-ms N`     | `CANCEL_TIMEOUT_MS`   | `5000`           |
-//! | `--max-concurrent N`        | `MAX_CONCURRENT`      | no limit         |
+//! | flag                      | environment           | default          |
+//! |---------------------------|-----------------------|------------------|
+//! | `--addr HOST:PORT`        | `PORT` (on 127.0.0.1) | `127.0.0.1:3000` |
+//! | `--shutdown-timeout-ms N` | `SHUTDOWN_TIMEOUT_MS` | `5000`           |
+//! | `--cancel-timeout-ms N`   | `CANCEL_TIMEOUT_MS`   | `5000`           |
+//! | `--max-concurrent N`      | `MAX_CONCURRENT`      | no limit         |
 //!
 //! Logs go to stderr (`RUST_LOG`, default `info`); stdout carries only the two machine-readable
 //! lines `listening on ADDR` and `shutdown_report {json}`.
