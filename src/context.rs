@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+use crate::sync::tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use crate::progress::{Progress, ProgressCell};
 

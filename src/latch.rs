@@ -1,22 +1,23 @@
 //! A set-once value that any number of tasks can wait for.
 
-use std::sync::OnceLock;
+use std::sync::PoisonError;
 
-use tokio::sync::Notify;
+use crate::sync::tokio::sync::Notify;
+use crate::sync::Mutex;
 
 /// Set once, read by everyone: a task's terminal status (for `wait` and `cancel`) and the
 /// shutdown report (for every `shutdown` caller).
 #[derive(Debug)]
 pub(crate) struct Latch<T> {
     notify: Notify,
-    value: OnceLock<T>,
+    value: Mutex<Option<T>>,
 }
 
 impl<T> Default for Latch<T> {
     fn default() -> Self {
         Self {
             notify: Notify::new(),
-            value: OnceLock::new(),
+            value: Mutex::new(None),
         }
     }
 }
@@ -24,8 +25,15 @@ impl<T> Default for Latch<T> {
 impl<T: Clone> Latch<T> {
     /// Sets the value (the first call wins) and wakes every waiter.
     pub(crate) fn set(&self, value: T) {
-        let _ = self.value.set(value);
+        self.value
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert(value);
         self.notify.notify_waiters();
+    }
+
+    fn get(&self) -> Option<T> {
+        self.value.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// Completes with the value once it is set.
@@ -36,8 +44,8 @@ impl<T: Clone> Latch<T> {
             // A `Notified` is woken by every `notify_waiters` call made after its creation, even
             // before it is first polled, so creating it before the check loses no wake-up.
             let notified = self.notify.notified();
-            if let Some(value) = self.value.get() {
-                return value.clone();
+            if let Some(value) = self.get() {
+                return value;
             }
             notified.await;
         }

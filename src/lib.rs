@@ -70,6 +70,7 @@ mod registry;
 mod run;
 mod shutdown;
 mod status;
+mod sync;
 mod worker;
 
 pub use builder::{WorkerBuilder, DEFAULT_TIMEOUT};

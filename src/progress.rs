@@ -1,6 +1,8 @@
 //! Progress that a running task reports about itself.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::PoisonError;
+
+use crate::sync::Mutex;
 
 /// How far along a task is, as reported by the task through
 /// [`TaskContext::set_progress`](crate::TaskContext::set_progress).

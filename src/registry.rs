@@ -28,24 +28,26 @@
 //!   `remove_finished` skips it, both under the shard lock that also guards its status.
 //! - `counts[i]` equals the number of entries whose status has index `i`, whenever no transition
 //!   is in progress (each transition updates the counters under the entry's shard lock).
-//! - `tracked` is the number of entries plus the slots reserved by submissions in progress; with a
-//!   capacity, a submission reserves its slot before inserting, so entries never exceed it.
+//! - `tracked` is the number of entries: incremented (against the capacity) under the shard lock
+//!   of a new entry, decremented with every removal. So entries never exceed the capacity.
 //! - Events of one task are sent under its shard lock, so subscribers see them in order.
 //! - A task's progress is frozen under the shard lock in the same step that makes it terminal.
 //! - With retention, every terminal entry has an item in the retention queue (items of entries
 //!   since removed or replaced are stale and skipped), oldest first.
 
+use crate::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, PoisonError};
+
+use crate::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use dashmap::mapref::entry::Entry as MapEntry;
-use dashmap::DashMap;
-use tokio::sync::{broadcast, Notify};
-use tokio::task::{AbortHandle, JoinHandle};
+use crate::sync::dashmap::mapref::entry::Entry as MapEntry;
+use crate::sync::dashmap::DashMap;
+use crate::sync::tokio::sync::{broadcast, Notify};
+use crate::sync::tokio::task::{AbortHandle, JoinHandle};
+use crate::sync::tokio_util::sync::CancellationToken;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use crate::info::{TaskEvent, TaskInfo};
 use crate::latch::Latch;
@@ -60,7 +62,8 @@ const EVENT_CAPACITY: usize = 1024;
 pub(crate) struct Registry {
     map: DashMap<Arc<str>, Entry>,
     counts: [AtomicUsize; 5],
-    /// Entries plus reserved slots (see the invariants).
+    /// The number of entries, kept in step with the map so that the capacity check is one atomic
+    /// operation under the shard lock of the entry being inserted.
     tracked: AtomicUsize,
     next_generation: AtomicU64,
     events: broadcast::Sender<TaskEvent>,
@@ -135,8 +138,13 @@ pub(crate) struct Limits {
 }
 
 /// Why `insert` refused an id.
-#[derive(Debug)]
-pub(crate) struct Occupied;
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// A pending or running task holds the id.
+    Occupied,
+    /// The id is new and the registry is at capacity.
+    Full,
+}
 
 /// What `start` found.
 #[derive(Debug)]
@@ -199,36 +207,17 @@ impl Registry {
         }
     }
 
-    /// Reserves a slot for a new entry, unless `tracked` would exceed `capacity`.
-    pub(crate) fn reserve(&self, capacity: Option<usize>) -> bool {
-        match capacity {
-            None => {
-                self.tracked.fetch_add(1, Ordering::Relaxed);
-                true
-            }
-            Some(capacity) => self
-                .tracked
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                    (n < capacity).then_some(n + 1)
-                })
-                .is_ok(),
-        }
-    }
-
-    /// Gives back a slot that `reserve` took and `insert` did not use.
-    pub(crate) fn unreserve(&self) {
-        self.tracked.fetch_sub(1, Ordering::Relaxed);
-    }
-
-    /// Registers `id` as `Pending`, replacing a terminal entry, and returns its generation. Refuses
-    /// if a pending or running entry holds the id. Uses the slot the caller reserved (and gives
-    /// it back when it replaces an entry or refuses).
+    /// Registers `id` as `Pending`, replacing a terminal entry, and returns its generation.
+    ///
+    /// Refuses if a pending or running entry holds the id, or if a new entry would take the
+    /// number of entries past `capacity` (replacing a terminal entry needs no room).
     pub(crate) fn insert(
         &self,
         id: Arc<str>,
         token: CancellationToken,
         progress: Option<Arc<ProgressCell>>,
-    ) -> Result<u64, Occupied> {
+        capacity: Option<usize>,
+    ) -> Result<u64, Refused> {
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
         let fresh = Entry {
             generation,
@@ -250,15 +239,23 @@ impl Registry {
         let entry = match self.map.entry(id) {
             MapEntry::Occupied(mut occupied) => {
                 if occupied.get().live.is_some() {
-                    self.unreserve();
-                    return Err(Occupied);
+                    return Err(Refused::Occupied);
                 }
                 let old_status = std::mem::replace(occupied.get_mut(), fresh).status;
                 self.counts[old_status.index()].fetch_sub(1, Ordering::Relaxed);
-                self.unreserve();
                 occupied.into_ref()
             }
-            MapEntry::Vacant(vacant) => vacant.insert(fresh),
+            MapEntry::Vacant(vacant) => {
+                let room = |n: usize| capacity.is_none_or(|capacity| n < capacity).then_some(n + 1);
+                if self
+                    .tracked
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, room)
+                    .is_err()
+                {
+                    return Err(Refused::Full);
+                }
+                vacant.insert(fresh)
+            }
         };
         self.counts[TaskStatus::Pending.index()].fetch_add(1, Ordering::Relaxed);
         self.emit(entry.key(), &TaskStatus::Pending);

@@ -1,15 +1,16 @@
 //! The future spawned for every task: waits for a permit, runs the body, catches its panic and
 //! writes exactly one terminal status.
 
+use crate::sync::atomic::Ordering;
+use crate::sync::tokio;
 use std::any::Any;
 use std::future::{poll_fn, Future};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::pin;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
 
-use tokio_util::sync::CancellationToken;
+use crate::sync::tokio_util::sync::CancellationToken;
 
 use crate::context::TaskContext;
 use crate::progress::ProgressCell;

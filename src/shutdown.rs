@@ -3,7 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::task::{JoinHandle, JoinSet};
+use crate::sync::tokio;
+use crate::sync::tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use crate::registry::Draining;

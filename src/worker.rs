@@ -1,15 +1,18 @@
 //! [`Worker`]: the public handle.
 
+use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::sync::tokio;
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError};
+
+use crate::sync::{Mutex, RwLock};
 use std::time::Duration;
 
-use tokio::sync::{broadcast, Semaphore};
-use tokio::task::JoinHandle;
+use crate::sync::tokio::sync::{broadcast, Semaphore};
+use crate::sync::tokio::task::JoinHandle;
+use crate::sync::tokio_util::sync::CancellationToken;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::builder::WorkerBuilder;
@@ -18,7 +21,7 @@ use crate::error::{CancelError, SubmitError};
 use crate::info::{Health, TaskEvent, TaskInfo};
 use crate::latch::Latch;
 use crate::progress::ProgressCell;
-use crate::registry::{Limits, Registry, Target};
+use crate::registry::{Limits, Refused, Registry, Target};
 use crate::run::{run, Task};
 use crate::shutdown::{drain, ShutdownReport};
 use crate::status::TaskStatus;
@@ -326,18 +329,28 @@ impl Worker {
         let shared = &self.inner.shared;
         let registry = &shared.registry;
         let capacity = self.inner.config.max_tracked;
-        if !registry.reserve(capacity) {
-            registry.prune(Instant::now());
-            if !registry.reserve(capacity) {
-                let limit = capacity.unwrap_or(usize::MAX);
-                return Err(SubmitError::AtCapacity { id, limit });
-            }
-        }
         let id: Arc<str> = id.into();
         let token = self.inner.root.child_token();
         let progress = (!race).then(|| Arc::new(ProgressCell::default()));
-        let Ok(generation) = registry.insert(Arc::clone(&id), token.clone(), progress.clone()) else {
-            return Err(SubmitError::DuplicateId { id: id.to_string() });
+        let insert = || registry.insert(Arc::clone(&id), token.clone(), progress.clone(), capacity);
+        let generation = match insert() {
+            Err(Refused::Full) => {
+                // Make room with what retention allows, then try once more.
+                registry.prune(Instant::now());
+                insert()
+            }
+            inserted => inserted,
+        };
+        let generation = match generation {
+            Ok(generation) => generation,
+            Err(Refused::Occupied) => return Err(SubmitError::DuplicateId { id: id.to_string() }),
+            Err(Refused::Full) => {
+                let limit = capacity.unwrap_or(usize::MAX);
+                return Err(SubmitError::AtCapacity {
+                    id: id.to_string(),
+                    limit,
+                });
+            }
         };
         if self.inner.config.retention.ttl.is_some() && !shared.reaper_spawned.swap(true, Ordering::Relaxed) {
             tokio::spawn(reap(Arc::clone(shared), self.inner.root.clone()));
@@ -682,10 +695,12 @@ impl Worker {
             !std::mem::replace(&mut *closed, true)
         };
         if first {
-            inner.root.cancel();
+            // Take the join handles before signalling: a task that stops on the signal would
+            // otherwise drop its own handle first and be missing from the report.
             let shared = Arc::clone(&inner.shared);
             let draining = shared.registry.take_live();
             let aborted = std::mem::take(&mut *shared.aborted.lock().unwrap_or_else(PoisonError::into_inner));
+            inner.root.cancel();
             tokio::spawn(drain(
                 Arc::clone(&shared),
                 draining,
