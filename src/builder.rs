@@ -45,7 +45,9 @@ impl Default for WorkerBuilder {
 
 impl WorkerBuilder {
     /// At most `limit` task bodies run at the same time; the others wait as
-    /// [`Pending`](crate::TaskStatus::Pending) for a permit, in submission order.
+    /// [`Pending`](crate::TaskStatus::Pending) for a permit. Permits go out first come, first
+    /// served, in the order the runtime first polls the waiting tasks: roughly, not strictly, the
+    /// order of submission on a multi-thread runtime.
     ///
     /// The default is no limit. A limit of `0` would never run anything, so it is raised to `1`;
     /// a limit above [`tokio::sync::Semaphore::MAX_PERMITS`] is lowered to it.

@@ -41,7 +41,7 @@ struct FinishGuard {
 }
 
 impl FinishGuard {
-    fn finish(mut self, status: TaskStatus) -> TaskStatus {
+    fn finish(&mut self, status: TaskStatus) -> TaskStatus {
         self.armed = false;
         self.shared.finish(&self.id, self.generation, status)
     }
@@ -59,7 +59,41 @@ impl Drop for FinishGuard {
 
 /// Runs one task to its terminal status, which it returns (the drain reads it from the
 /// `JoinHandle`).
+///
+/// The status is written only after [`execute`] has returned, that is once the closure, the body
+/// and everything they captured are dropped: whoever sees the task terminal (`wait`, `cancel`,
+/// `shutdown`) knows none of its code runs any more.
 pub(crate) async fn run<F, Fut>(task: Task, work: F) -> TaskStatus
+where
+    F: FnOnce(TaskContext) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let mut guard = FinishGuard {
+        shared: Arc::clone(&task.shared),
+        id: Arc::clone(&task.id),
+        generation: task.generation,
+        armed: true,
+    };
+    match execute(task, work).await {
+        Step::Finish(status) => guard.finish(status),
+        Step::Over(status) => {
+            guard.armed = false;
+            status
+        }
+    }
+}
+
+/// What [`execute`] leaves to do.
+enum Step {
+    /// Write this terminal status.
+    Finish(TaskStatus),
+    /// The entry is already terminal (or gone): write nothing.
+    Over(TaskStatus),
+}
+
+/// Waits for a permit, starts the task and runs its body; everything of the task is dropped
+/// when this returns.
+async fn execute<F, Fut>(task: Task, work: F) -> Step
 where
     F: FnOnce(TaskContext) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
@@ -72,12 +106,6 @@ where
         race,
         progress,
     } = task;
-    let guard = FinishGuard {
-        shared: Arc::clone(&shared),
-        id: Arc::clone(&id),
-        generation,
-        armed: true,
-    };
 
     let _permit = match shared.semaphore() {
         None => None,
@@ -92,19 +120,15 @@ where
             waiting.fetch_sub(1, Ordering::Relaxed);
             match permit {
                 Some(permit) => Some(permit),
-                None => return guard.finish(TaskStatus::Cancelled),
+                None => return Step::Finish(TaskStatus::Cancelled),
             }
         }
     };
 
     match shared.registry.start(&id, generation) {
         Start::Run => tracing::debug!(task_id = %id, "task started"),
-        Start::Cancelled => return guard.finish(TaskStatus::Cancelled),
-        Start::Over(status) => {
-            let mut guard = guard;
-            guard.armed = false;
-            return status;
-        }
+        Start::Cancelled => return Step::Finish(TaskStatus::Cancelled),
+        Start::Over(status) => return Step::Over(status),
     }
 
     let context = TaskContext::new(Arc::clone(&id), token.clone(), progress);
@@ -122,7 +146,7 @@ where
             if race {
                 tokio::select! {
                     biased;
-                    () = token.cancelled() => return guard.finish(TaskStatus::Cancelled),
+                    () = token.cancelled() => return Step::Finish(TaskStatus::Cancelled),
                     outcome = caught => outcome,
                 }
             } else {
@@ -141,12 +165,11 @@ where
         }
     };
     // Whatever a task returns after it was told to stop, it was cancelled.
-    let status = if token.is_cancelled() {
-        TaskStatus::Cancelled
+    if token.is_cancelled() {
+        Step::Finish(TaskStatus::Cancelled)
     } else {
-        status
-    };
-    guard.finish(status)
+        Step::Finish(status)
+    }
 }
 
 /// The message of a panic payload: the `&str` or `String` given to `panic!`, or a placeholder

@@ -67,15 +67,15 @@ impl Shared {
         self.registry.finish(id, generation, status).status
     }
 
-    /// Marks an aborted task `Cancelled` and keeps its join handle for `shutdown` to wait on.
-    fn finish_aborted(&self, id: &str, generation: u64) -> TaskStatus {
+    /// Marks an aborted task `Cancelled` (unless it already ended) and keeps its join handle for
+    /// `shutdown` to wait on.
+    fn finish_aborted(&self, id: &str, generation: u64) {
         let mut aborted = self.aborted.lock().unwrap_or_else(PoisonError::into_inner);
         let finished = self.registry.finish(id, generation, TaskStatus::Cancelled);
         if let Some(join) = finished.join {
             aborted.retain(|join| !join.is_finished());
             aborted.push(join);
         }
-        finished.status
     }
 }
 
@@ -479,7 +479,10 @@ impl Worker {
         if let Some(abort) = shared.registry.abort_handle(id, generation) {
             abort.abort();
         }
-        Ok(shared.finish_aborted(id, generation))
+        shared.finish_aborted(id, generation);
+        // Set by now, by us or by the task: this task's own status, even if the id was cleaned up
+        // or re-submitted meanwhile.
+        Ok(waiters.wait().await)
     }
 
     /// Waits until the task named `id` is terminal and returns that status; `None` if no such

@@ -140,7 +140,6 @@ async fn a_rejected_submission_can_be_retried_once_there_is_room() {
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "bug: a finished id cannot be resubmitted at capacity although the count would not grow"]
 async fn reusing_the_id_of_a_finished_task_at_capacity_replaces_it() {
     let worker = Worker::builder().max_tracked(1).build();
     run_to_completion(&worker, "nightly").await;
