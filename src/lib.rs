@@ -81,3 +81,8 @@ pub use progress::Progress;
 pub use shutdown::{ShutdownReport, TaskOutcome, TaskReport};
 pub use status::TaskStatus;
 pub use worker::Worker;
+
+/// The README's Rust examples, compiled and run as doctests so the README cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
