@@ -30,7 +30,7 @@ async fn main() -> anyhow::Result<()> {
             loop {
                 tokio::select! {
                     () = ctx.cancelled() => {
-                        println!("   [{}] told to stop after {batches} batches, saving a checkpoint", ctx.id());
+                        println!("   [{}] told to stop after {batches} batches, checkpointing", ctx.id());
                         sleep(Duration::from_millis(200)).await;
                         println!("   [{}] checkpoint saved, returning", ctx.id());
                         return Ok(());

@@ -87,7 +87,13 @@ async fn cancel_drops_a_submitted_body_even_if_it_ignores_cancellation() {
         .unwrap();
     sleep_secs(3).await;
 
+    let start = Instant::now();
     assert_eq!(worker.cancel("ticker").await, Ok(TaskStatus::Cancelled));
+    assert_eq!(
+        start.elapsed(),
+        secs(0),
+        "cancel waited for the timeout instead of dropping the body"
+    );
     let at_cancel = ticks.get();
     sleep_secs(10).await;
     assert_eq!(ticks.get(), at_cancel);

@@ -4,7 +4,7 @@ mod common;
 
 use anyhow::anyhow;
 use background_worker::{SubmitError, TaskOutcome, TaskStatus, Worker};
-use common::{forever, secs, settle, sleep_secs, worker_with_timeouts, Counter, Flag};
+use common::{forever, secs, settle, sleep_secs, within, worker_with_timeouts, Counter, Flag};
 use tokio::time::Instant;
 
 fn worker_with_shutdown_timeout(seconds: u64) -> Worker {
@@ -270,7 +270,7 @@ async fn when_shutdown_returns_every_task_is_terminal_and_no_body_runs() {
     sleep_secs(5).await;
     assert!(ticks.get() > 0);
 
-    worker.shutdown().await;
+    within(60, worker.shutdown()).await;
 
     let at_shutdown = ticks.get();
     assert_eq!(worker.running_task_count().await, 0);
@@ -371,23 +371,29 @@ async fn concurrent_shutdowns_from_clones_all_get_the_same_report() {
     worker.submit("plain", forever).await.unwrap();
     settle().await;
 
+    // Three callers at once, and two that join while the drain is under way.
     let start = Instant::now();
-    let callers: Vec<_> = (0..4)
-        .map(|_| {
+    let callers: Vec<_> = [0, 0, 0, 1, 2]
+        .into_iter()
+        .map(|delay| {
             let clone = worker.clone();
-            tokio::spawn(async move { (clone.shutdown().await, Instant::now()) })
+            tokio::spawn(async move {
+                sleep_secs(delay).await;
+                (clone.shutdown().await, Instant::now())
+            })
         })
         .collect();
     let mut reports = Vec::new();
     for caller in callers {
         let (report, finished) = caller.await.unwrap();
-        // Every caller waits for the drain, none returns early.
+        // Every caller waits for the one drain, none returns early or starts another.
         assert_eq!(finished - start, secs(3));
         reports.push(report);
     }
 
     assert_eq!(reports[0].total(), 2);
     assert_eq!(reports[0].outcome("stubborn"), Some(&TaskOutcome::Aborted));
+    assert_eq!(reports[0].outcome("plain"), Some(&TaskOutcome::Cancelled));
     assert!(reports.iter().all(|report| *report == reports[0]));
     assert_eq!(worker.shutdown().await, reports[0]);
 }

@@ -216,3 +216,15 @@ fn only_completed_failed_and_cancelled_are_terminal() {
     assert!(TaskStatus::Failed("x".to_owned()).is_terminal());
     assert!(TaskStatus::Cancelled.is_terminal());
 }
+
+#[test]
+fn status_displays_its_name_and_failure_message() {
+    assert_eq!(TaskStatus::Pending.to_string(), "pending");
+    assert_eq!(TaskStatus::Running.to_string(), "running");
+    assert_eq!(TaskStatus::Completed.to_string(), "completed");
+    assert_eq!(
+        TaskStatus::Failed("disk full".to_owned()).to_string(),
+        "failed: disk full"
+    );
+    assert_eq!(TaskStatus::Cancelled.to_string(), "cancelled");
+}

@@ -443,6 +443,13 @@ async fn submit_errors_carry_the_id() {
     let closed = worker.submit("other", forever).await.unwrap_err();
     assert_eq!(closed.id(), "other");
     assert!(closed.to_string().contains("other"), "{closed}");
+
+    let invalid = worker.submit("", forever).await.unwrap_err();
+    assert_eq!(invalid.id(), "");
+    for message in [duplicate.to_string(), closed.to_string(), invalid.to_string()] {
+        assert!(!message.ends_with('.'), "{message}");
+        assert!(message.starts_with(char::is_lowercase), "{message}");
+    }
 }
 
 fn worker_with_cancel_timeout(seconds: u64) -> Worker {

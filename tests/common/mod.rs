@@ -36,6 +36,15 @@ pub async fn settle() {
     }
 }
 
+/// Awaits `future`, failing the test if it takes more than `limit` seconds of (paused) time, so
+/// a bug that would make it hang fails fast instead.
+pub async fn within<T>(limit: u64, future: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(secs(limit), future).await {
+        Ok(value) => value,
+        Err(_) => panic!("did not finish within {limit} s"),
+    }
+}
+
 /// A worker with the given cancel and shutdown timeouts, in seconds.
 pub fn worker_with_timeouts(cancel: u64, shutdown: u64) -> Worker {
     Worker::builder()
