@@ -71,6 +71,7 @@ mod run;
 mod shutdown;
 mod status;
 mod sync;
+mod times;
 mod worker;
 
 pub use builder::{WorkerBuilder, DEFAULT_TIMEOUT};

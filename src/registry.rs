@@ -53,6 +53,7 @@ use crate::info::{TaskEvent, TaskInfo};
 use crate::latch::Latch;
 use crate::progress::ProgressCell;
 use crate::status::TaskStatus;
+use crate::times::Times;
 
 /// How many events a subscriber may fall behind before it is told it lagged.
 const EVENT_CAPACITY: usize = 1024;
@@ -76,8 +77,9 @@ pub(crate) struct Registry {
 struct Entry {
     generation: u64,
     status: TaskStatus,
-    /// `Some` while the task is pending or running; taken out when it becomes terminal.
-    live: Option<Live>,
+    /// `Some` while the task is pending or running; taken out when it becomes terminal. Boxed so
+    /// that finished entries, which can be many, do not carry its room.
+    live: Option<Box<Live>>,
     times: Times,
     /// Only tasks from `submit_with_context` can report progress.
     progress: Option<Arc<ProgressCell>>,
@@ -92,21 +94,6 @@ struct Live {
     abort: Option<AbortHandle>,
     /// Created on demand by `wait` and `cancel`, completed by `finish`.
     waiters: Option<Arc<Waiters>>,
-}
-
-#[derive(Debug)]
-struct Times {
-    submitted_wall: SystemTime,
-    submitted: Instant,
-    started: Option<Instant>,
-    finished: Option<Instant>,
-}
-
-impl Times {
-    /// The wall-clock time of a monotonic instant, anchored at submission.
-    fn wall(&self, at: Instant) -> SystemTime {
-        self.submitted_wall + at.saturating_duration_since(self.submitted)
-    }
 }
 
 /// Everyone waiting for one task's terminal status.
@@ -222,18 +209,13 @@ impl Registry {
         let fresh = Entry {
             generation,
             status: TaskStatus::Pending,
-            live: Some(Live {
+            live: Some(Box::new(Live {
                 token,
                 join: None,
                 abort: None,
                 waiters: None,
-            }),
-            times: Times {
-                submitted_wall: SystemTime::now(),
-                submitted: Instant::now(),
-                started: None,
-                finished: None,
-            },
+            })),
+            times: Times::now(),
             progress,
         };
         let entry = match self.map.entry(id) {
@@ -297,7 +279,7 @@ impl Registry {
             return Start::Cancelled;
         }
         entry.status = TaskStatus::Running;
-        entry.times.started = Some(Instant::now());
+        entry.times.start(Instant::now());
         self.counts[TaskStatus::Pending.index()].fetch_sub(1, Ordering::Relaxed);
         self.counts[TaskStatus::Running.index()].fetch_add(1, Ordering::Relaxed);
         self.emit(entry.key(), &TaskStatus::Running);
@@ -323,7 +305,7 @@ impl Registry {
             self.counts[status.index()].fetch_add(1, Ordering::Relaxed);
             let finished = Instant::now();
             entry.status = status.clone();
-            entry.times.finished = Some(finished);
+            entry.times.finish(finished);
             if let Some(progress) = &entry.progress {
                 progress.freeze();
             }
@@ -524,18 +506,30 @@ impl Registry {
 impl Entry {
     fn info(&self, id: &str, now: Instant) -> TaskInfo {
         let times = &self.times;
-        let queued_until = times.started.or(times.finished).unwrap_or(now);
+        let (started, finished) = (times.started(), times.finished());
+        let queued_until = started.or(finished).unwrap_or(now);
         TaskInfo {
             id: id.to_owned(),
             status: self.status.clone(),
-            submitted_at: times.submitted_wall,
-            started_at: times.started.map(|at| times.wall(at)),
-            finished_at: times.finished.map(|at| times.wall(at)),
-            queued: queued_until.saturating_duration_since(times.submitted),
-            run_time: times
-                .started
-                .map(|at| times.finished.unwrap_or(now).saturating_duration_since(at)),
+            submitted_at: times.wall(times.submitted()),
+            started_at: started.map(|at| times.wall(at)),
+            finished_at: finished.map(|at| times.wall(at)),
+            queued: queued_until.saturating_duration_since(times.submitted()),
+            run_time: started.map(|at| finished.unwrap_or(now).saturating_duration_since(at)),
             progress: self.progress.as_ref().and_then(|cell| cell.get()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Finished entries can number in the millions: keep an entry small (see BENCHMARKS.md for
+    /// the measured bytes per entry).
+    #[test]
+    fn an_entry_stays_small() {
+        let size = std::mem::size_of::<(Arc<str>, Entry)>();
+        assert!(size <= 104, "an entry with its key takes {size} bytes");
     }
 }
