@@ -521,6 +521,7 @@ fn a_runtime_dropped_under_running_tasks() {
 /// Thousands of tasks on one current-thread runtime, with the usual mix of ends: the worker
 /// does not depend on extra threads for anything.
 #[test]
+#[cfg_attr(miri, ignore = "2,000 tasks: too slow under Miri")]
 fn many_tasks_on_a_current_thread_runtime() {
     quiet_intended_panics();
     let runtime = reliability::current_thread();

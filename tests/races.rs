@@ -84,11 +84,13 @@ fn cancel_racing_completion() {
             );
         }
     }));
-    // Both sides of the race were exercised.
-    assert!(
-        outcomes[0] > 0 && outcomes[1] > 0,
-        "outcomes (completed, cancelled): {outcomes:?}"
-    );
+    // Both sides of the race were exercised (Miri runs too few rounds to be sure of it).
+    if !cfg!(miri) {
+        assert!(
+            outcomes[0] > 0 && outcomes[1] > 0,
+            "outcomes (completed, cancelled): {outcomes:?}"
+        );
+    }
 }
 
 /// Cancel racing the end of the same task, with the id re-submitted the moment the old task is
