@@ -363,13 +363,10 @@ fn a_task_that_spawns_sub_tasks() {
         );
 
         let report = worker.shutdown().await;
-        // `None` only through the known report bug (races.rs
-        // `shutdown_report_lists_every_task_that_was_live`): a task that stops the instant it is
-        // told can finish before the drain takes it.
         for id in ["parent", "child-long"] {
             let outcome = report.outcome(id);
             assert!(
-                matches!(outcome, None | Some(TaskOutcome::Cancelled)),
+                matches!(outcome, Some(TaskOutcome::Cancelled)),
                 "{flavour}: {id}: {report:?}"
             );
             assert_eq!(

@@ -99,7 +99,6 @@ fn cancel_racing_completion() {
 /// cancel timeout; two cancels of it time out together, one aborts it, the other races the
 /// re-submission.
 #[test]
-#[ignore = "bug: cancel returns the newer task's status (see /work/notes/bugs.md)"]
 fn cancel_at_its_timeout_racing_resubmission() {
     let runtime = multi_thread(4);
     let mut rng = Rng::new(2);
@@ -332,7 +331,6 @@ fn shutdowns_racing() {
 /// The report of a shutdown lists every task that was pending or running when it began, even
 /// the ones that stop the instant they are told (on another thread, before the drain looks).
 #[test]
-#[ignore = "bug: shutdown cancels the root token before taking the live tasks (see /work/notes/bugs.md)"]
 fn shutdown_report_lists_every_task_that_was_live() {
     let runtime = multi_thread(4);
     runtime.block_on(watchdog("shutdown report completeness", async {
@@ -373,9 +371,14 @@ fn cancel_of_a_body_blocking_its_thread() {
             let probe = Probe::new();
             let ends = round % 3;
             let body_probe = Arc::clone(&probe);
+            // The body blocks its thread until the test releases it.
+            let release = Arc::new(AtomicBool::new(false));
+            let released = Arc::clone(&release);
             let work = move || {
                 body_probe.watch(async move {
-                    std::thread::sleep(ms(60));
+                    while !released.load(Ordering::SeqCst) {
+                        std::thread::sleep(ms(1));
+                    }
                     match ends {
                         0 => Ok(()),
                         1 => anyhow::bail!("failed after blocking"),
@@ -395,21 +398,16 @@ fn cancel_of_a_body_blocking_its_thread() {
                 eventually(ms(1_000), || probe.called() == 1).await,
                 "the body never started"
             );
-            let started = std::time::Instant::now();
             assert_eq!(
                 worker.cancel("blocker").await,
                 Ok(TaskStatus::Cancelled),
                 "round {round}"
             );
-            assert!(
-                started.elapsed() < ms(50),
-                "cancel waited for the blocked body: {:?}",
-                started.elapsed()
-            );
             assert_eq!(probe.alive(), 1, "round {round}: the body is still blocking");
 
             if round % 4 < 2 {
                 // Let the body return on its own: the status stays Cancelled.
+                release.store(true, Ordering::SeqCst);
                 assert!(eventually(ms(2_000), || probe.alive() == 0).await);
                 tokio::time::sleep(ms(5)).await;
                 assert_eq!(
@@ -418,8 +416,14 @@ fn cancel_of_a_body_blocking_its_thread() {
                 );
                 assert_eq!(worker.wait("blocker").await, Some(TaskStatus::Cancelled));
             } else {
-                // Shut down while it still blocks: shutdown returns only once it is gone.
+                // Shut down while it still blocks (released a little later, from a plain
+                // thread): shutdown returns only once it is gone.
+                let releaser = std::thread::spawn(move || {
+                    std::thread::sleep(ms(20));
+                    release.store(true, Ordering::SeqCst);
+                });
                 worker.shutdown().await;
+                releaser.join().unwrap();
                 assert_eq!(
                     probe.alive(),
                     0,
@@ -448,10 +452,14 @@ fn resubmission_while_the_old_task_still_winds_up() {
             let worker = Worker::builder().cancel_timeout(ms(2)).build();
             let probe = Probe::new();
             let body_probe = Arc::clone(&probe);
+            let release = Arc::new(AtomicBool::new(false));
+            let released = Arc::clone(&release);
             worker
                 .submit("job", move || {
-                    body_probe.watch(async {
-                        std::thread::sleep(ms(40));
+                    body_probe.watch(async move {
+                        while !released.load(Ordering::SeqCst) {
+                            std::thread::sleep(ms(1));
+                        }
                         Ok(())
                     })
                 })
@@ -460,6 +468,7 @@ fn resubmission_while_the_old_task_still_winds_up() {
             assert!(eventually(ms(1_000), || probe.called() == 1).await);
             assert_eq!(worker.cancel("job").await, Ok(TaskStatus::Cancelled));
             worker.submit("job", std::future::pending).await.unwrap();
+            release.store(true, Ordering::SeqCst);
             assert!(
                 eventually(ms(2_000), || probe.alive() == 0).await,
                 "old body never returned"
@@ -663,7 +672,6 @@ fn cancels_racing() {
 /// (here: one whose destructor takes a while) is still being dropped on its thread. `shutdown`
 /// must not return before that body is gone: "when shutdown returns, no body runs any more".
 #[test]
-#[ignore = "bug: a cancelled body is dropped after its status is written (see /work/notes/bugs.md)"]
 fn shutdown_right_after_cancel_waits_for_the_body_to_be_dropped() {
     struct SlowDrop(Arc<Probe>);
     impl Drop for SlowDrop {

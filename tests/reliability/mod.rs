@@ -189,8 +189,9 @@ pub fn both_flavours() -> [(&'static str, tokio::runtime::Runtime); 2] {
     ]
 }
 
-/// Real-time limit for one test body: a deadlock fails the test instead of hanging CI.
-pub const WATCHDOG: Duration = Duration::from_secs(60);
+/// Real-time limit for one test body: a deadlock fails the test instead of hanging CI. Miri
+/// interprets some hundred times slower, and has its own deadlock detection.
+pub const WATCHDOG: Duration = Duration::from_secs(if cfg!(miri) { 1_800 } else { 60 });
 
 /// Runs `future` under the [`WATCHDOG`], panicking with `what` if it does not finish in time.
 pub async fn watchdog<T>(what: &str, future: impl Future<Output = T>) -> T {
@@ -202,6 +203,7 @@ pub async fn watchdog<T>(what: &str, future: impl Future<Output = T>) -> T {
 
 /// Polls `condition` every millisecond (real time) until it holds or `limit` passes.
 pub async fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let limit = if cfg!(miri) { limit * 50 } else { limit };
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         if condition() {
