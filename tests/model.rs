@@ -131,6 +131,8 @@ enum Op {
 #[derive(Clone, Copy, Debug)]
 struct Setup {
     max_concurrent: Option<usize>,
+    /// `max_tracked`: with three ids, a bound of two makes `AtCapacity` reachable.
+    max_tracked: Option<usize>,
     cancel_ms: u64,
     shutdown_ms: u64,
 }
@@ -187,11 +189,13 @@ fn op_strategy() -> impl Strategy<Value = Op> {
 fn setup_strategy() -> impl Strategy<Value = Setup> {
     (
         prop_oneof![Just(None), Just(Some(1)), Just(Some(2))],
+        prop_oneof![3 => Just(None), 1 => Just(Some(2))],
         prop_oneof![Just(1_001u64), Just(2_001)],
         prop_oneof![Just(1_001u64), Just(3_001)],
     )
-        .prop_map(|(max_concurrent, cancel_ms, shutdown_ms)| Setup {
+        .prop_map(|(max_concurrent, max_tracked, cancel_ms, shutdown_ms)| Setup {
             max_concurrent,
+            max_tracked,
             cancel_ms,
             shutdown_ms,
         })
@@ -337,12 +341,17 @@ impl Model {
         if self.closed {
             return Err(SubmitError::ShuttingDown { id: id.into() });
         }
-        if self
-            .tasks
-            .get(id)
-            .is_some_and(|task| !matches!(task.state, State::Done(_)))
-        {
-            return Err(SubmitError::DuplicateId { id: id.into() });
+        match self.tasks.get(id) {
+            Some(task) if !matches!(task.state, State::Done(_)) => {
+                return Err(SubmitError::DuplicateId { id: id.into() });
+            }
+            // A finished entry is replaced: the number of entries does not change.
+            Some(_) => {}
+            None => {
+                if let Some(limit) = self.setup.max_tracked.filter(|&limit| self.tasks.len() >= limit) {
+                    return Err(SubmitError::AtCapacity { id: id.into(), limit });
+                }
+            }
         }
         self.tasks.insert(
             id,
@@ -652,6 +661,9 @@ async fn run_case(setup: Setup, ops: Vec<Op>) -> Result<(), TestCaseError> {
     if let Some(limit) = setup.max_concurrent {
         builder = builder.max_concurrent(limit);
     }
+    if let Some(limit) = setup.max_tracked {
+        builder = builder.max_tracked(limit);
+    }
     let worker = builder.build();
     let probe = Arc::new(Probe::default());
     let mut model = Model::new(setup);
@@ -762,6 +774,7 @@ fn worker_matches_the_model() {
 fn model_sanity() {
     let setup = Setup {
         max_concurrent: Some(1),
+        max_tracked: None,
         cancel_ms: 2_001,
         shutdown_ms: 1_001,
     };
