@@ -13,8 +13,9 @@
 //!    the spot, and our task's drop guard writes into the map). Values that need any of that are
 //!    moved out of the entry and dropped or used after the guard is gone.
 //! 3. Lock order: the worker's admission gate (in `worker.rs`) → the retention queue → one shard
-//!    of the map → a task's progress cell or the event channel's lock. Never the other way round:
-//!    `finish` pushes onto the retention queue only after its shard guard is gone.
+//!    of the map → a task's `Live` handles, its progress cell, or the event channel's lock. Never
+//!    the other way round: `finish` pushes onto the retention queue, and reads the `Live` handles
+//!    it took out, only after its shard guard is gone.
 //!
 //! # Invariants
 //!
@@ -77,9 +78,10 @@ pub(crate) struct Registry {
 struct Entry {
     generation: u64,
     status: TaskStatus,
-    /// `Some` while the task is pending or running; taken out when it becomes terminal. Boxed so
-    /// that finished entries, which can be many, do not carry its room.
-    live: Option<Box<Live>>,
+    /// `Some` while the task is pending or running; taken out when it becomes terminal. Behind an
+    /// `Arc` so that finished entries, which can be many, do not carry its room, and so that the
+    /// submitter can attach the join handle without looking the id up again.
+    live: Option<Arc<Live>>,
     times: Times,
     /// Only tasks from `submit_with_context` can report progress.
     progress: Option<Arc<ProgressCell>>,
@@ -87,13 +89,33 @@ struct Entry {
 
 /// What only a live task needs.
 #[derive(Debug)]
-struct Live {
+pub(crate) struct Live {
     token: CancellationToken,
-    /// Set right after spawning; taken by `shutdown` to drain the task.
+    /// Lock order: a shard guard may be held while taking this lock, never the other way round.
+    handles: Mutex<Handles>,
+}
+
+#[derive(Debug, Default)]
+struct Handles {
+    /// Set right after spawning; taken by `shutdown` to drain the task, or by `finish`.
     join: Option<JoinHandle<TaskStatus>>,
     abort: Option<AbortHandle>,
     /// Created on demand by `wait` and `cancel`, completed by `finish`.
     waiters: Option<Arc<Waiters>>,
+}
+
+impl Live {
+    fn handles(&self) -> MutexGuard<'_, Handles> {
+        lock(&self.handles)
+    }
+
+    /// Stores the join handle of the freshly spawned task. If the task already finished, `finish`
+    /// has let go of this `Live`, and the handle is dropped with the caller's last reference.
+    pub(crate) fn attach(&self, join: JoinHandle<TaskStatus>) {
+        let mut handles = self.handles();
+        handles.abort = Some(join.abort_handle());
+        handles.join = Some(join);
+    }
 }
 
 /// Everyone waiting for one task's terminal status.
@@ -204,17 +226,16 @@ impl Registry {
         token: CancellationToken,
         progress: Option<Arc<ProgressCell>>,
         capacity: Option<usize>,
-    ) -> Result<u64, Refused> {
+    ) -> Result<(u64, Arc<Live>), Refused> {
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
+        let live = Arc::new(Live {
+            token,
+            handles: Mutex::default(),
+        });
         let fresh = Entry {
             generation,
             status: TaskStatus::Pending,
-            live: Some(Box::new(Live {
-                token,
-                join: None,
-                abort: None,
-                waiters: None,
-            })),
+            live: Some(Arc::clone(&live)),
             times: Times::now(),
             progress,
         };
@@ -241,29 +262,7 @@ impl Registry {
         };
         self.counts[TaskStatus::Pending.index()].fetch_add(1, Ordering::Relaxed);
         self.emit(entry.key(), &TaskStatus::Pending);
-        Ok(generation)
-    }
-
-    /// Stores the join handle of a freshly spawned task. Hands it back if the task already
-    /// finished, so the caller drops it outside the guard.
-    pub(crate) fn attach(
-        &self,
-        id: &str,
-        generation: u64,
-        join: JoinHandle<TaskStatus>,
-    ) -> Option<JoinHandle<TaskStatus>> {
-        let mut entry = match self.map.get_mut(id) {
-            Some(entry) if entry.generation == generation => entry,
-            _ => return Some(join),
-        };
-        match entry.live.as_mut() {
-            Some(live) => {
-                live.abort = Some(join.abort_handle());
-                live.join = Some(join);
-                None
-            }
-            None => Some(join),
-        }
+        Ok((generation, live))
     }
 
     /// Moves a pending task to `Running`, unless it was cancelled first.
@@ -315,10 +314,14 @@ impl Registry {
         }; // guard dropped here: waking, retention, token and handle drops happen outside it
         let mut join = None;
         if let Some(live) = live {
-            if let Some(waiters) = live.waiters {
+            let (waiters, taken) = {
+                let mut handles = live.handles();
+                (handles.waiters.take(), handles.join.take())
+            };
+            if let Some(waiters) = waiters {
                 waiters.set(status.clone());
             }
-            join = live.join;
+            join = taken;
         }
         if let (Some(retention), Some(id)) = (&self.retention, key) {
             let was_empty = {
@@ -394,14 +397,13 @@ impl Registry {
 
     /// Finds `id` for `wait` or `cancel`: its terminal status, or what is needed to wait for it.
     pub(crate) fn target(&self, id: &str) -> Option<Target> {
-        let mut entry = self.map.get_mut(id)?;
-        let generation = entry.generation;
-        let target = match entry.live.as_mut() {
+        let entry = self.map.get(id)?;
+        let target = match &entry.live {
             None => Target::Finished(entry.status.clone()),
             Some(live) => Target::Live {
-                generation,
+                generation: entry.generation,
                 token: live.token.clone(),
-                waiters: live.waiters.get_or_insert_with(Default::default).clone(),
+                waiters: Arc::clone(live.handles().waiters.get_or_insert_with(Default::default)),
             },
         };
         Some(target)
@@ -413,14 +415,15 @@ impl Registry {
         if entry.generation != generation {
             return None;
         }
-        entry.live.as_ref()?.abort.clone()
+        let abort = entry.live.as_ref()?.handles().abort.clone();
+        abort
     }
 
     /// Takes the join handle of every live task, for the shutdown drain.
     pub(crate) fn take_live(&self) -> Vec<Draining> {
         let mut draining = Vec::new();
-        for mut entry in self.map.iter_mut() {
-            if let Some(join) = entry.live.as_mut().and_then(|live| live.join.take()) {
+        for entry in self.map.iter() {
+            if let Some(join) = entry.live.as_ref().and_then(|live| live.handles().join.take()) {
                 draining.push(Draining {
                     id: Arc::clone(entry.key()),
                     join,
@@ -443,6 +446,10 @@ impl Registry {
             false
         });
         self.tracked.fetch_sub(removed, Ordering::Relaxed);
+        // `retain` keeps the table's room; give it back once most of it is empty.
+        if removed > 0 && self.map.len().saturating_mul(4) < self.map.capacity() {
+            self.map.shrink_to_fit();
+        }
         if let Some(retention) = &self.retention {
             // Every queued entry that was just removed is now stale; keep the queue small.
             let mut queue = lock(&retention.queue);

@@ -1,5 +1,6 @@
 //! The shutdown drain (a `JoinSet` with one deadline for all tasks) and its report.
 
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -74,7 +75,8 @@ pub struct TaskReport {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ShutdownReport {
-    tasks: Vec<TaskReport>,
+    /// Shared, so every `shutdown` caller gets the report without a deep copy.
+    tasks: Arc<[TaskReport]>,
     elapsed: Duration,
 }
 
@@ -135,6 +137,11 @@ impl ShutdownReport {
     }
 }
 
+/// How many drained tasks one `JoinSet` task waits for. Every task gets the same deadline, so
+/// waiting for a few dozen of them in turn takes no longer than waiting for each on its own, and
+/// it saves a spawned task and a timer per drained task.
+const CHUNK: usize = 64;
+
 /// Waits for every drained task, all against one deadline, aborting those still running at it;
 /// then waits for tasks that `cancel` had aborted; then publishes the report.
 pub(crate) async fn drain(
@@ -147,30 +154,21 @@ pub(crate) async fn drain(
     let deadline = started + timeout;
     tracing::info!(tasks = draining.len(), ?timeout, "worker shutting down");
 
+    let total = draining.len();
     let mut set = JoinSet::new();
-    for Draining { id, mut join } in draining {
-        set.spawn(async move {
-            let outcome = match tokio::time::timeout_at(deadline, &mut join).await {
-                Ok(Ok(status)) => TaskOutcome::from_status(status),
-                Ok(Err(_)) => TaskOutcome::Cancelled,
-                Err(_) => {
-                    tracing::warn!(task_id = %id, ?timeout, "task did not stop within the shutdown timeout, aborting it");
-                    join.abort();
-                    match join.await {
-                        Ok(status) => TaskOutcome::from_status(status),
-                        Err(_) => TaskOutcome::Aborted,
-                    }
-                }
-            };
-            tracing::debug!(task_id = %id, ?outcome, "task stopped");
-            TaskReport { id: id.to_string(), outcome }
-        });
+    let mut draining = draining.into_iter();
+    loop {
+        let chunk: Vec<Draining> = draining.by_ref().take(CHUNK).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        set.spawn(drain_chunk(chunk, deadline, timeout));
     }
 
-    let mut tasks = Vec::with_capacity(set.len());
+    let mut tasks = Vec::with_capacity(total);
     while let Some(joined) = set.join_next().await {
         match joined {
-            Ok(report) => tasks.push(report),
+            Ok(reports) => tasks.extend(reports),
             Err(error) => tracing::error!(%error, "shutdown drain lost a task"),
         }
     }
@@ -180,7 +178,7 @@ pub(crate) async fn drain(
     tasks.sort_unstable_by(|a, b| a.id.cmp(&b.id));
 
     let report = ShutdownReport {
-        tasks,
+        tasks: tasks.into(),
         elapsed: started.elapsed(),
     };
     tracing::info!(
@@ -192,4 +190,50 @@ pub(crate) async fn drain(
         "worker stopped"
     );
     shared.report.set(report);
+}
+
+/// Waits for each task of `chunk` until `deadline`; at the deadline, aborts all that are left.
+async fn drain_chunk(mut chunk: Vec<Draining>, deadline: Instant, timeout: Duration) -> Vec<TaskReport> {
+    let mut reports = Vec::with_capacity(chunk.len());
+    let mut expired = false;
+    let sleep = tokio::time::sleep_until(deadline);
+    let mut sleep = pin!(sleep);
+    for index in 0..chunk.len() {
+        let joined = if expired {
+            None
+        } else {
+            tokio::select! {
+                biased;
+                joined = &mut chunk[index].join => Some(joined),
+                () = &mut sleep => None,
+            }
+        };
+        let joined = match joined {
+            Some(joined) => joined,
+            None => {
+                if !expired {
+                    expired = true;
+                    // Abort every task of the chunk still running, then collect them in turn.
+                    for late in chunk[index..].iter().filter(|late| !late.join.is_finished()) {
+                        tracing::warn!(task_id = %late.id, ?timeout, "task did not stop within the shutdown timeout, aborting it");
+                        late.join.abort();
+                    }
+                }
+                // Ready as soon as the task is dropped (at once unless it blocks its thread).
+                (&mut chunk[index].join).await
+            }
+        };
+        let id = &chunk[index].id;
+        let outcome = match joined {
+            Ok(status) => TaskOutcome::from_status(status),
+            Err(error) if error.is_cancelled() && expired => TaskOutcome::Aborted,
+            Err(_) => TaskOutcome::Cancelled,
+        };
+        tracing::debug!(task_id = %id, ?outcome, "task stopped");
+        reports.push(TaskReport {
+            id: id.to_string(),
+            outcome,
+        });
+    }
+    reports
 }

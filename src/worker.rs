@@ -341,8 +341,8 @@ impl Worker {
             }
             inserted => inserted,
         };
-        let generation = match generation {
-            Ok(generation) => generation,
+        let (generation, live) = match generation {
+            Ok(inserted) => inserted,
             Err(Refused::Occupied) => return Err(SubmitError::DuplicateId { id: id.to_string() }),
             Err(Refused::Full) => {
                 let limit = capacity.unwrap_or(usize::MAX);
@@ -364,9 +364,11 @@ impl Worker {
             race,
             progress,
         };
-        let join = tokio::spawn(run(task, work).instrument(span));
-        // If the task already finished, the handle comes back and is dropped here, unlocked.
-        drop(registry.attach(&id, generation, join));
+        // Boxed: the task future is large (it holds the closure, the body and our bookkeeping),
+        // and tokio moves a spawned future several times; a box moves as one pointer.
+        let join = tokio::spawn(Box::pin(run(task, work)).instrument(span));
+        live.attach(join);
+        drop(live); // if the task already finished, this drops its join handle, unlocked
         drop(closed);
         tracing::debug!(task_id = %id, "task submitted");
         Ok(())
