@@ -20,9 +20,11 @@ use crate::worker::Shared;
     serde(tag = "outcome", content = "message", rename_all = "snake_case")
 )]
 pub enum TaskOutcome {
-    /// The body finished with `Ok(())` before it noticed the shutdown.
+    /// The body finished with `Ok(())` before the shutdown signalled it. Rare: the signal goes
+    /// to every task at once when the shutdown begins, and whatever a task returns after that
+    /// counts as cancelled; only a task finishing at that very moment is reported here.
     Completed,
-    /// The body failed or panicked before it noticed the shutdown.
+    /// The body failed or panicked before the shutdown signalled it (as rare as `Completed`).
     Failed(String),
     /// The task stopped within the shutdown timeout after being signalled, or never started.
     Cancelled,
