@@ -1,11 +1,10 @@
 //! The shutdown drain (a `JoinSet` with one deadline for all tasks) and its report.
 
-use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::sync::tokio;
-use crate::sync::tokio::task::{JoinHandle, JoinSet};
+use crate::sync::tokio::task::{JoinError, JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use crate::registry::Draining;
@@ -196,44 +195,40 @@ pub(crate) async fn drain(
 
 /// Waits for each task of `chunk` until `deadline`; at the deadline, aborts all that are left.
 async fn drain_chunk(mut chunk: Vec<Draining>, deadline: Instant, timeout: Duration) -> Vec<TaskReport> {
+    let mut joined: Vec<Option<Result<TaskStatus, JoinError>>> = chunk.iter().map(|_| None).collect();
+    // One timer for the whole chunk: the tasks share the deadline.
+    let in_time = tokio::time::timeout_at(deadline, async {
+        for (slot, task) in joined.iter_mut().zip(chunk.iter_mut()) {
+            *slot = Some((&mut task.join).await);
+        }
+    })
+    .await
+    .is_ok();
+    if !in_time {
+        for (slot, late) in joined.iter().zip(&chunk) {
+            if slot.is_none() && !late.join.is_finished() {
+                tracing::warn!(task_id = %late.id, ?timeout, "task did not stop within the shutdown timeout, aborting it");
+                late.join.abort();
+            }
+        }
+    }
+
     let mut reports = Vec::with_capacity(chunk.len());
-    let mut expired = false;
-    let sleep = tokio::time::sleep_until(deadline);
-    let mut sleep = pin!(sleep);
-    for index in 0..chunk.len() {
-        let joined = if expired {
-            None
-        } else {
-            tokio::select! {
-                biased;
-                joined = &mut chunk[index].join => Some(joined),
-                () = &mut sleep => None,
-            }
+    for (slot, task) in joined.into_iter().zip(chunk) {
+        let late = slot.is_none();
+        let result = match slot {
+            Some(result) => result,
+            // Ready as soon as the task is dropped (at once unless it blocks its thread).
+            None => task.join.await,
         };
-        let joined = match joined {
-            Some(joined) => joined,
-            None => {
-                if !expired {
-                    expired = true;
-                    // Abort every task of the chunk still running, then collect them in turn.
-                    for late in chunk[index..].iter().filter(|late| !late.join.is_finished()) {
-                        tracing::warn!(task_id = %late.id, ?timeout, "task did not stop within the shutdown timeout, aborting it");
-                        late.join.abort();
-                    }
-                }
-                // Ready as soon as the task is dropped (at once unless it blocks its thread).
-                (&mut chunk[index].join).await
-            }
-        };
-        let id = &chunk[index].id;
-        let outcome = match joined {
+        let outcome = match result {
             Ok(status) => TaskOutcome::from_status(status),
-            Err(error) if error.is_cancelled() && expired => TaskOutcome::Aborted,
+            Err(error) if error.is_cancelled() && late => TaskOutcome::Aborted,
             Err(_) => TaskOutcome::Cancelled,
         };
-        tracing::debug!(task_id = %id, ?outcome, "task stopped");
+        tracing::debug!(task_id = %task.id, ?outcome, "task stopped");
         reports.push(TaskReport {
-            id: id.to_string(),
+            id: task.id.to_string(),
             outcome,
         });
     }
