@@ -32,8 +32,11 @@ pub(crate) struct Task {
 }
 
 /// Writes `Cancelled` if the future is dropped before it wrote a terminal status: that is what
-/// happens when the task is aborted, or when the runtime shuts down under it.
-struct FinishGuard {
+/// happens when the task is aborted, or when the runtime shuts down under it. It is made before
+/// the future is spawned and moved into it, so it also fires for a future dropped before its first
+/// poll (an async fn's arguments are dropped with its unpolled future).
+#[derive(Debug)]
+pub(crate) struct FinishGuard {
     shared: Arc<Shared>,
     id: Arc<str>,
     generation: u64,
@@ -41,6 +44,15 @@ struct FinishGuard {
 }
 
 impl FinishGuard {
+    pub(crate) fn new(shared: Arc<Shared>, id: Arc<str>, generation: u64) -> Self {
+        Self {
+            shared,
+            id,
+            generation,
+            armed: true,
+        }
+    }
+
     fn finish(&mut self, status: TaskStatus) -> TaskStatus {
         self.armed = false;
         self.shared.finish(&self.id, self.generation, status)
@@ -63,17 +75,12 @@ impl Drop for FinishGuard {
 /// The status is written only after [`execute`] has returned, that is once the closure, the body
 /// and everything they captured are dropped: whoever sees the task terminal (`wait`, `cancel`,
 /// `shutdown`) knows none of its code runs any more.
-pub(crate) async fn run<F, Fut>(task: Task, work: F) -> TaskStatus
+pub(crate) async fn run<F, Fut>(task: Task, guard: FinishGuard, work: F) -> TaskStatus
 where
     F: FnOnce(TaskContext) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
-    let mut guard = FinishGuard {
-        shared: Arc::clone(&task.shared),
-        id: Arc::clone(&task.id),
-        generation: task.generation,
-        armed: true,
-    };
+    let mut guard = guard;
     match execute(task, work).await {
         Step::Finish(status) => guard.finish(status),
         Step::Over(status) => {

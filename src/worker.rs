@@ -22,7 +22,7 @@ use crate::info::{Health, TaskEvent, TaskInfo};
 use crate::latch::Latch;
 use crate::progress::ProgressCell;
 use crate::registry::{Limits, Refused, Registry, Target};
-use crate::run::{run, Task};
+use crate::run::{run, FinishGuard, Task};
 use crate::shutdown::{drain, ShutdownReport};
 use crate::status::TaskStatus;
 
@@ -366,7 +366,8 @@ impl Worker {
         };
         // Boxed: the task future is large (it holds the closure, the body and our bookkeeping),
         // and tokio moves a spawned future several times; a box moves as one pointer.
-        let join = tokio::spawn(Box::pin(run(task, work)).instrument(span));
+        let guard = FinishGuard::new(Arc::clone(shared), Arc::clone(&id), generation);
+        let join = tokio::spawn(Box::pin(run(task, guard, work)).instrument(span));
         live.attach(join);
         drop(live); // if the task already finished, this drops its join handle, unlocked
         drop(closed);

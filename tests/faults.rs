@@ -559,7 +559,6 @@ fn many_tasks_on_a_current_thread_runtime() {
 /// (The same happens when the shutdown drain aborts a task that the runtime had not polled yet
 /// by the deadline: found by ThreadSanitizer's slow schedule in `races::shutdowns_racing`.)
 #[test]
-#[ignore = "bug: a never-polled task stays Pending (see /work/notes/bugs.md)"]
 fn a_runtime_dropped_before_a_task_first_ran() {
     for (flavour, runtime) in both_flavours() {
         let worker = Worker::new();
@@ -573,17 +572,24 @@ fn a_runtime_dropped_before_a_task_first_ran() {
             }))
             .unwrap();
         drop(runtime);
-        assert!(!called.load(Ordering::SeqCst), "{flavour}: the closure ran");
+        // A multi-thread runtime may have run the task on a worker thread before it was dropped;
+        // a current-thread runtime never polls it outside `block_on`.
+        let expected = if called.load(Ordering::SeqCst) {
+            assert_eq!(flavour, "multi_thread", "the current-thread runtime ran the task");
+            TaskStatus::Completed
+        } else {
+            TaskStatus::Cancelled
+        };
 
         let fresh = reliability::current_thread();
         fresh.block_on(watchdog("status after the runtime was dropped", async {
             assert_eq!(
                 worker.get_task_status("never-polled").await,
-                Some(TaskStatus::Cancelled),
+                Some(expected.clone()),
                 "{flavour}: a task whose runtime is gone must not stay Pending"
             );
             let waited = tokio::time::timeout(ms(500), worker.wait("never-polled")).await;
-            assert_eq!(waited, Ok(Some(TaskStatus::Cancelled)), "{flavour}: wait hung");
+            assert_eq!(waited, Ok(Some(expected)), "{flavour}: wait hung");
             assert_eq!(worker.shutdown().await.total(), 0);
         }));
     }
