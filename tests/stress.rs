@@ -309,6 +309,16 @@ async fn run_round(seed: u64, drivers: usize, ops: usize) {
     stop.store(1, Ordering::SeqCst);
     let samples = monitor.await.expect("monitor panicked");
 
+    // Every task is terminal now, so every spawned waiter has been woken; give them a moment
+    // to run to the end and let go of the round. One still waiting 10 s later is a hung `wait`.
+    let waiters_deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while Arc::strong_count(&round) > 1 {
+        assert!(
+            std::time::Instant::now() < waiters_deadline,
+            "seed {seed}: a spawned waiter still waits 10 s after shutdown returned"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     let Round {
         worker,
         probe,
