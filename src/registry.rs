@@ -111,6 +111,18 @@ impl Live {
 
     /// Stores the join handle of the freshly spawned task. If the task already finished, `finish`
     /// has let go of this `Live`, and the handle is dropped with the caller's last reference.
+    pub(crate) fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+
+    /// Aborts the task, if its handle is attached (it always is once `submit` returned).
+    pub(crate) fn abort(&self) {
+        let abort = self.handles().abort.clone();
+        if let Some(abort) = abort {
+            abort.abort();
+        }
+    }
+
     pub(crate) fn attach(&self, join: JoinHandle<TaskStatus>) {
         let mut handles = self.handles();
         handles.abort = Some(join.abort_handle());
@@ -172,7 +184,7 @@ pub(crate) enum Target {
     Finished(TaskStatus),
     Live {
         generation: u64,
-        token: CancellationToken,
+        live: Arc<Live>,
         waiters: Arc<Waiters>,
     },
 }
@@ -402,21 +414,11 @@ impl Registry {
             None => Target::Finished(entry.status.clone()),
             Some(live) => Target::Live {
                 generation: entry.generation,
-                token: live.token.clone(),
                 waiters: Arc::clone(live.handles().waiters.get_or_insert_with(Default::default)),
+                live: Arc::clone(live),
             },
         };
         Some(target)
-    }
-
-    /// The abort handle of a live task of this generation.
-    pub(crate) fn abort_handle(&self, id: &str, generation: u64) -> Option<AbortHandle> {
-        let entry = self.map.get(id)?;
-        if entry.generation != generation {
-            return None;
-        }
-        let abort = entry.live.as_ref()?.handles().abort.clone();
-        abort
     }
 
     /// Takes the join handle of every live task, for the shutdown drain.

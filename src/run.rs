@@ -18,12 +18,9 @@ use crate::registry::Start;
 use crate::status::TaskStatus;
 use crate::worker::Shared;
 
-/// Everything the spawned future needs to know about its task.
+/// What the spawned future needs besides its [`FinishGuard`] (which names the task).
 #[derive(Debug)]
 pub(crate) struct Task {
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) id: Arc<str>,
-    pub(crate) generation: u64,
     pub(crate) token: CancellationToken,
     /// `true` for `submit`: the body is raced against the token and dropped at once when it is
     /// cancelled. `false` for `submit_with_context`: the body watches the token itself.
@@ -81,7 +78,7 @@ where
     Fut: Future<Output = anyhow::Result<()>>,
 {
     let mut guard = guard;
-    match execute(task, work).await {
+    match execute(&guard, task, work).await {
         Step::Finish(status) => guard.finish(status),
         Step::Over(status) => {
             guard.armed = false;
@@ -100,15 +97,19 @@ enum Step {
 
 /// Waits for a permit, starts the task and runs its body; everything of the task is dropped
 /// when this returns.
-async fn execute<F, Fut>(task: Task, work: F) -> Step
+async fn execute<F, Fut>(guard: &FinishGuard, task: Task, work: F) -> Step
 where
     F: FnOnce(TaskContext) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
-    let Task {
+    let FinishGuard {
         shared,
         id,
         generation,
+        ..
+    } = guard;
+    let generation = *generation;
+    let Task {
         token,
         race,
         progress,
@@ -132,13 +133,13 @@ where
         }
     };
 
-    match shared.registry.start(&id, generation) {
+    match shared.registry.start(id, generation) {
         Start::Run => tracing::debug!(task_id = %id, "task started"),
         Start::Cancelled => return Step::Finish(TaskStatus::Cancelled),
         Start::Over(status) => return Step::Over(status),
     }
 
-    let context = TaskContext::new(Arc::clone(&id), token.clone(), progress);
+    let context = TaskContext::new(Arc::clone(id), token.clone(), progress);
     let outcome = match catch_unwind(AssertUnwindSafe(move || work(context))) {
         Err(payload) => Err(payload),
         Ok(body) => {

@@ -357,9 +357,6 @@ impl Worker {
         }
         let span = tracing::info_span!("task", task_id = %id);
         let task = Task {
-            shared: Arc::clone(&self.inner.shared),
-            id: Arc::clone(&id),
-            generation,
             token,
             race,
             progress,
@@ -464,24 +461,23 @@ impl Worker {
     /// `cancel` or `shutdown` still can).
     pub async fn cancel(&self, id: &str) -> Result<TaskStatus, CancelError> {
         let shared = &self.inner.shared;
-        let (generation, token, waiters) = match shared.registry.target(id) {
+        let (generation, live, waiters) = match shared.registry.target(id) {
             None => return Err(CancelError::NotFound { id: id.to_owned() }),
             Some(Target::Finished(status)) => return Ok(status),
             Some(Target::Live {
                 generation,
-                token,
+                live,
                 waiters,
-            }) => (generation, token, waiters),
+            }) => (generation, live, waiters),
         };
-        token.cancel();
+        live.token().cancel();
         let timeout = self.inner.config.cancel_timeout;
         if let Ok(status) = tokio::time::timeout(timeout, waiters.wait()).await {
             return Ok(status);
         }
         tracing::warn!(task_id = %id, ?timeout, "task did not stop within the cancel timeout, aborting it");
-        if let Some(abort) = shared.registry.abort_handle(id, generation) {
-            abort.abort();
-        }
+        live.abort();
+        drop(live);
         shared.finish_aborted(id, generation);
         // Set by now, by us or by the task: this task's own status, even if the id was cleaned up
         // or re-submitted meanwhile.
