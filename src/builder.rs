@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use crate::observe::{FnObserver, Observer, Transition};
 use crate::registry::Limits;
 use crate::worker::{Config, Worker};
 
@@ -38,6 +41,8 @@ impl Default for WorkerBuilder {
                 shutdown_timeout: DEFAULT_TIMEOUT,
                 max_tracked: None,
                 retention: Limits::default(),
+                name: Arc::from("default"),
+                observers: Default::default(),
             },
         }
     }
@@ -115,6 +120,43 @@ impl WorkerBuilder {
     pub fn max_tracked(mut self, max: usize) -> Self {
         self.config.max_tracked = Some(max);
         self
+    }
+
+    /// Names the worker, for its metrics and logs: the `worker` label of every metric it emits
+    /// (feature `metrics`). Default: `"default"`. Give each worker of a process its own name.
+    ///
+    /// ```
+    /// let worker = background_worker::Worker::builder().name("reports").build();
+    /// assert_eq!(worker.name(), "reports");
+    /// ```
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.config.name = Arc::from(name.into());
+        self
+    }
+
+    /// Adds an [`Observer`]: it sees every status change of every task, in order per task, and
+    /// the shutdown report. Observers are called in the order they were added. See [`Observer`]
+    /// for what it may and may not do.
+    pub fn observer(mut self, observer: impl Observer) -> Self {
+        self.config.observers.push(Arc::new(observer));
+        self
+    }
+
+    /// Adds a closure as an [`Observer`] of every status change (see [`observer`](Self::observer)).
+    ///
+    /// ```
+    /// use background_worker::{Transition, Worker};
+    ///
+    /// let worker = Worker::builder()
+    ///     .on_transition(|t: &Transition<'_>| tracing::info!(task_id = t.id, status = %t.status))
+    ///     .build();
+    /// # drop(worker);
+    /// ```
+    pub fn on_transition<F>(self, observer: F) -> Self
+    where
+        F: Fn(&Transition<'_>) + Send + Sync + 'static,
+    {
+        self.observer(FnObserver(observer))
     }
 
     /// Builds the worker. It needs no runtime until the first task is submitted.

@@ -170,8 +170,8 @@ pub(crate) enum Refused {
 /// What `start` found.
 #[derive(Debug)]
 pub(crate) enum Start {
-    /// The entry is now `Running`: run the body.
-    Run,
+    /// The entry is now `Running` (since the time in these times): run the body.
+    Run(Times),
     /// The task was cancelled before it started: finish it as `Cancelled`.
     Cancelled,
     /// The entry is already terminal (or gone): do nothing more.
@@ -203,6 +203,10 @@ pub(crate) struct Finished {
     pub(crate) status: TaskStatus,
     /// The task's join handle, if the drain had not taken it yet.
     pub(crate) join: Option<JoinHandle<TaskStatus>>,
+    /// The entry's times, if this call wrote the terminal status.
+    pub(crate) written: Option<Times>,
+    /// Waiting `wait` and `cancel` calls, to wake once observers have seen the change.
+    pub(crate) waiters: Option<Arc<Waiters>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -238,17 +242,18 @@ impl Registry {
         token: CancellationToken,
         progress: Option<Arc<ProgressCell>>,
         capacity: Option<usize>,
-    ) -> Result<(u64, Arc<Live>), Refused> {
+    ) -> Result<(u64, Arc<Live>, Times), Refused> {
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
         let live = Arc::new(Live {
             token,
             handles: Mutex::default(),
         });
+        let times = Times::now();
         let fresh = Entry {
             generation,
             status: TaskStatus::Pending,
             live: Some(Arc::clone(&live)),
-            times: Times::now(),
+            times,
             progress,
         };
         let entry = match self.map.entry(id) {
@@ -274,7 +279,7 @@ impl Registry {
         };
         self.counts[TaskStatus::Pending.index()].fetch_add(1, Ordering::Relaxed);
         self.emit(entry.key(), &TaskStatus::Pending);
-        Ok((generation, live))
+        Ok((generation, live, times))
     }
 
     /// Moves a pending task to `Running`, unless it was cancelled first.
@@ -294,7 +299,7 @@ impl Registry {
         self.counts[TaskStatus::Pending.index()].fetch_sub(1, Ordering::Relaxed);
         self.counts[TaskStatus::Running.index()].fetch_add(1, Ordering::Relaxed);
         self.emit(entry.key(), &TaskStatus::Running);
-        Start::Run
+        Start::Run(entry.times)
     }
 
     /// Writes a terminal status over a pending or running entry of this generation, wakes its
@@ -302,14 +307,21 @@ impl Registry {
     /// nothing changes and the status it holds is returned.
     pub(crate) fn finish(&self, id: &str, generation: u64, status: TaskStatus) -> Finished {
         debug_assert!(status.is_terminal());
-        let (key, live, finished) = {
+        let (key, live, finished, times) = {
             let Some(mut entry) = self.map.get_mut(id) else {
-                return Finished { status, join: None };
+                return Finished {
+                    status,
+                    join: None,
+                    written: None,
+                    waiters: None,
+                };
             };
             if entry.generation != generation || entry.live.is_none() {
                 return Finished {
                     status: entry.status.clone(),
                     join: None,
+                    written: None,
+                    waiters: None,
                 };
             }
             self.counts[entry.status.index()].fetch_sub(1, Ordering::Relaxed);
@@ -322,18 +334,14 @@ impl Registry {
             }
             self.emit(entry.key(), &status);
             let key = self.retention.is_some().then(|| Arc::clone(entry.key()));
-            (key, entry.live.take(), finished)
+            (key, entry.live.take(), finished, entry.times)
         }; // guard dropped here: waking, retention, token and handle drops happen outside it
-        let mut join = None;
+        let (key, live, finished, times) = (key, live, finished, times);
+        let (mut join, mut waiters) = (None, None);
         if let Some(live) = live {
-            let (waiters, taken) = {
-                let mut handles = live.handles();
-                (handles.waiters.take(), handles.join.take())
-            };
-            if let Some(waiters) = waiters {
-                waiters.set(status.clone());
-            }
-            join = taken;
+            let mut handles = live.handles();
+            waiters = handles.waiters.take();
+            join = handles.join.take();
         }
         if let (Some(retention), Some(id)) = (&self.retention, key) {
             let was_empty = {
@@ -352,7 +360,12 @@ impl Registry {
                 self.prune(Instant::now());
             }
         }
-        Finished { status, join }
+        Finished {
+            status,
+            join,
+            written: Some(times),
+            waiters,
+        }
     }
 
     /// Sends an event if anyone ever subscribed. Called under the entry's shard lock.

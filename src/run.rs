@@ -134,7 +134,10 @@ where
     };
 
     match shared.registry.start(id, generation) {
-        Start::Run => tracing::debug!(task_id = %id, "task started"),
+        Start::Run(times) => {
+            tracing::debug!(task_id = %id, "task started");
+            shared.observe(&times.transition(id, generation, &TaskStatus::Running));
+        }
         Start::Cancelled => return Step::Finish(TaskStatus::Cancelled),
         Start::Over(status) => return Step::Over(status),
     }

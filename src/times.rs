@@ -3,6 +3,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::observe::Transition;
+use crate::status::TaskStatus;
 use crate::sync::tokio::time::Instant;
 
 /// An offset that is not set yet.
@@ -53,6 +55,42 @@ impl Times {
     /// The wall-clock time of an instant, anchored at submission.
     pub(crate) fn wall(&self, at: Instant) -> SystemTime {
         UNIX_EPOCH + Duration::from_nanos(self.submitted_wall) + at.saturating_duration_since(self.submitted)
+    }
+
+    /// What an observer is told about the change to `status`.
+    pub(crate) fn transition<'a>(
+        &self,
+        id: &'a str,
+        generation: u64,
+        status: &'a TaskStatus,
+    ) -> Transition<'a> {
+        let submitted = self.submitted;
+        let (started, finished) = (self.started(), self.finished());
+        let at = match status {
+            TaskStatus::Pending => submitted,
+            TaskStatus::Running => started.unwrap_or(submitted),
+            _ => finished.unwrap_or(submitted),
+        };
+        let queued = (*status != TaskStatus::Pending).then(|| {
+            started
+                .or(finished)
+                .unwrap_or(at)
+                .saturating_duration_since(submitted)
+        });
+        let run_time = if status.is_terminal() {
+            started.map(|started| at.saturating_duration_since(started))
+        } else {
+            None
+        };
+        Transition {
+            id,
+            generation,
+            status,
+            at: self.wall(at),
+            submitted_at: self.wall(submitted),
+            queued,
+            run_time,
+        }
     }
 
     fn at(&self, offset: u64) -> Option<Instant> {

@@ -20,10 +20,13 @@ use crate::context::TaskContext;
 use crate::error::{CancelError, SubmitError};
 use crate::info::{Health, TaskEvent, TaskInfo};
 use crate::latch::Latch;
+use crate::observe::Observers;
+use crate::observe::Transition;
 use crate::progress::ProgressCell;
-use crate::registry::{Limits, Refused, Registry, Target};
+use crate::registry::{Finished, Limits, Refused, Registry, Target};
+use crate::report::ShutdownReport;
 use crate::run::{run, FinishGuard, Task};
-use crate::shutdown::{drain, ShutdownReport};
+use crate::shutdown::drain;
 use crate::status::TaskStatus;
 
 /// Settings fixed at build time.
@@ -34,6 +37,8 @@ pub(crate) struct Config {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) max_tracked: Option<usize>,
     pub(crate) retention: Limits,
+    pub(crate) name: Arc<str>,
+    pub(crate) observers: Observers,
 }
 
 /// What the worker shares with its running tasks. Tasks hold this, not [`Inner`], so that
@@ -51,6 +56,7 @@ pub(crate) struct Shared {
     waiting_for_permit: AtomicUsize,
     /// Whether the TTL reaper was spawned (lazily, by the first submit: it needs a runtime).
     reaper_spawned: AtomicBool,
+    pub(crate) observers: Observers,
 }
 
 impl Shared {
@@ -62,16 +68,35 @@ impl Shared {
         &self.waiting_for_permit
     }
 
-    /// Writes a terminal status (see [`Registry::finish`]) and returns the entry's final status.
+    /// Writes a terminal status (see [`Registry::finish`]), tells the observers, wakes the
+    /// waiters and returns the entry's final status.
     pub(crate) fn finish(&self, id: &str, generation: u64, status: TaskStatus) -> TaskStatus {
-        self.registry.finish(id, generation, status).status
+        self.finished(id, generation, status).status
+    }
+
+    fn finished(&self, id: &str, generation: u64, status: TaskStatus) -> Finished {
+        let mut finished = self.registry.finish(id, generation, status);
+        if let Some(times) = finished.written {
+            self.observe(&times.transition(id, generation, &finished.status));
+        }
+        if let Some(waiters) = finished.waiters.take() {
+            waiters.set(finished.status.clone());
+        }
+        finished
+    }
+
+    /// Tells every observer about a transition. Called with no lock held.
+    pub(crate) fn observe(&self, transition: &Transition<'_>) {
+        if !self.observers.is_empty() {
+            self.observers.transition(transition);
+        }
     }
 
     /// Marks an aborted task `Cancelled` (unless it already ended) and keeps its join handle for
     /// `shutdown` to wait on.
     fn finish_aborted(&self, id: &str, generation: u64) {
         let mut aborted = self.aborted.lock().unwrap_or_else(PoisonError::into_inner);
-        let finished = self.registry.finish(id, generation, TaskStatus::Cancelled);
+        let finished = self.finished(id, generation, TaskStatus::Cancelled);
         if let Some(join) = finished.join {
             aborted.retain(|join| !join.is_finished());
             aborted.push(join);
@@ -198,6 +223,7 @@ impl Worker {
             report: Latch::default(),
             waiting_for_permit: AtomicUsize::new(0),
             reaper_spawned: AtomicBool::new(false),
+            observers: config.observers.clone(),
         };
         Self {
             inner: Arc::new(Inner {
@@ -341,7 +367,7 @@ impl Worker {
             }
             inserted => inserted,
         };
-        let (generation, live) = match generation {
+        let (generation, live, times) = match generation {
             Ok(inserted) => inserted,
             Err(Refused::Occupied) => return Err(SubmitError::DuplicateId { id: id.to_string() }),
             Err(Refused::Full) => {
@@ -355,6 +381,7 @@ impl Worker {
         if self.inner.config.retention.ttl.is_some() && !shared.reaper_spawned.swap(true, Ordering::Relaxed) {
             tokio::spawn(reap(Arc::clone(shared), self.inner.root.clone()));
         }
+        shared.observe(&times.transition(&id, generation, &TaskStatus::Pending));
         let span = tracing::info_span!("task", task_id = %id);
         let task = Task {
             token,
@@ -414,6 +441,12 @@ impl Worker {
     #[must_use]
     pub fn has_task(&self, id: &str) -> bool {
         self.inner.shared.registry.contains(id)
+    }
+
+    /// The worker's name, from [`WorkerBuilder::name`] (`"default"` unless set).
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.inner.config.name
     }
 
     /// Returns `true` once [`shutdown`](Worker::shutdown) has begun; from then on every submit is
