@@ -41,6 +41,9 @@ use crate::status::TaskStatus;
 pub struct TaskInfo {
     /// The task's id.
     pub id: String,
+    /// The submission's generation: unique within the worker, higher for a later submission of
+    /// the same id (the same number the task's [`Transition`](crate::Transition)s carry).
+    pub generation: u64,
     /// Its status when the snapshot was taken.
     pub status: TaskStatus,
     /// When it was submitted (wall clock).

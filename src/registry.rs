@@ -532,6 +532,7 @@ impl Entry {
         let queued_until = started.or(finished).unwrap_or(now);
         TaskInfo {
             id: id.to_owned(),
+            generation: self.generation,
             status: self.status.clone(),
             submitted_at: times.wall(times.submitted()),
             started_at: started.map(|at| times.wall(at)),
