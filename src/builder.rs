@@ -1,15 +1,11 @@
 //! Configuring a [`Worker`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use std::sync::Arc;
-
+use crate::config::Config;
 use crate::observe::{FnObserver, Observer, Transition};
-use crate::registry::Limits;
-use crate::worker::{Config, Worker};
-
-/// The default for both [`WorkerBuilder::cancel_timeout`] and [`WorkerBuilder::shutdown_timeout`].
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::worker::Worker;
 
 /// Configures and builds a [`Worker`]. Made by [`Worker::builder`].
 ///
@@ -26,26 +22,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 ///     .build();
 /// assert_eq!(worker.task_count(), 0);
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct WorkerBuilder {
     pub(crate) config: Config,
-}
-
-impl Default for WorkerBuilder {
-    fn default() -> Self {
-        Self {
-            config: Config {
-                max_concurrent: None,
-                cancel_timeout: DEFAULT_TIMEOUT,
-                shutdown_timeout: DEFAULT_TIMEOUT,
-                max_tracked: None,
-                retention: Limits::default(),
-                name: Arc::from("default"),
-                observers: Default::default(),
-            },
-        }
-    }
 }
 
 impl WorkerBuilder {

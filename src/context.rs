@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use crate::sync::tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
-use crate::progress::{Progress, ProgressCell};
+use crate::progress::Progress;
+use crate::slot::Slot;
 
 /// The handle a task body receives from
 /// [`Worker::submit_with_context`](crate::Worker::submit_with_context).
@@ -43,20 +44,19 @@ use crate::progress::{Progress, ProgressCell};
 /// ```
 #[derive(Debug, Clone)]
 pub struct TaskContext {
-    id: Arc<str>,
+    slot: Arc<Slot>,
     token: CancellationToken,
-    progress: Option<Arc<ProgressCell>>,
 }
 
 impl TaskContext {
-    pub(crate) fn new(id: Arc<str>, token: CancellationToken, progress: Option<Arc<ProgressCell>>) -> Self {
-        Self { id, token, progress }
+    pub(crate) fn new(slot: Arc<Slot>, token: CancellationToken) -> Self {
+        Self { slot, token }
     }
 
     /// The task's id, as given to `submit_with_context`.
     #[must_use]
     pub fn id(&self) -> &str {
-        &self.id
+        self.slot.id()
     }
 
     /// The task's own cancellation token (a child of the worker's root token).
@@ -113,8 +113,6 @@ impl TaskContext {
     /// # }
     /// ```
     pub fn set_progress(&self, progress: impl Into<Progress>) {
-        if let Some(cell) = &self.progress {
-            cell.set(progress.into());
-        }
+        self.slot.set_progress(progress.into());
     }
 }

@@ -61,22 +61,29 @@
 //! [`CancellationToken`]: tokio_util::sync::CancellationToken
 
 mod builder;
+mod config;
 mod context;
+mod counters;
 mod error;
+mod id;
 mod info;
 mod latch;
 mod observe;
 mod progress;
 mod registry;
 mod report;
+mod retention;
 mod run;
+mod shared;
 mod shutdown;
+mod slot;
 mod status;
 mod sync;
-mod times;
+mod tracker;
 mod worker;
 
-pub use builder::{WorkerBuilder, DEFAULT_TIMEOUT};
+pub use builder::WorkerBuilder;
+pub use config::DEFAULT_TIMEOUT;
 pub use context::TaskContext;
 pub use error::{CancelError, SubmitError};
 pub use info::{Health, TaskEvent, TaskInfo};

@@ -1,9 +1,5 @@
 //! Progress that a running task reports about itself.
 
-use std::sync::PoisonError;
-
-use crate::sync::Mutex;
-
 /// How far along a task is, as reported by the task through
 /// [`TaskContext::set_progress`](crate::TaskContext::set_progress).
 ///
@@ -91,40 +87,5 @@ impl From<f64> for Progress {
 impl From<(u64, u64)> for Progress {
     fn from((done, total): (u64, u64)) -> Self {
         Self::counter(done, total)
-    }
-}
-
-/// One task's latest progress. Each task has its own cell, so reporting progress never contends
-/// with other tasks; only readers of this very task take the same lock.
-#[derive(Debug, Default)]
-pub(crate) struct ProgressCell {
-    state: Mutex<CellState>,
-}
-
-#[derive(Debug, Default)]
-struct CellState {
-    latest: Option<Progress>,
-    /// Set when the task turns terminal; from then on updates are ignored.
-    frozen: bool,
-}
-
-impl ProgressCell {
-    pub(crate) fn set(&self, progress: Progress) {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if !state.frozen {
-            state.latest = Some(progress);
-        }
-    }
-
-    pub(crate) fn get(&self) -> Option<Progress> {
-        self.state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .latest
-            .clone()
-    }
-
-    pub(crate) fn freeze(&self) {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner).frozen = true;
     }
 }

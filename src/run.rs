@@ -1,8 +1,6 @@
 //! The future spawned for every task: waits for a permit, runs the body, catches its panic and
-//! writes exactly one terminal status.
+//! writes exactly one terminal status into the task's slot.
 
-use crate::sync::atomic::Ordering;
-use crate::sync::tokio;
 use std::any::Any;
 use std::future::{poll_fn, Future};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -10,110 +8,96 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::task::Poll;
 
+use crate::sync::atomic::Ordering;
+use crate::sync::tokio;
 use crate::sync::tokio_util::sync::CancellationToken;
 
-use crate::context::TaskContext;
-use crate::progress::ProgressCell;
-use crate::registry::Start;
+use crate::shared::{Shared, Start};
+use crate::slot::Slot;
 use crate::status::TaskStatus;
-use crate::worker::Shared;
 
-/// What the spawned future needs besides its [`FinishGuard`] (which names the task).
+/// What the spawned future needs besides its [`FinishGuard`] (which holds the slot).
 #[derive(Debug)]
 pub(crate) struct Task {
     pub(crate) token: CancellationToken,
     /// `true` for `submit`: the body is raced against the token and dropped at once when it is
     /// cancelled. `false` for `submit_with_context`: the body watches the token itself.
     pub(crate) race: bool,
-    pub(crate) progress: Option<Arc<ProgressCell>>,
 }
 
-/// Writes `Cancelled` if the future is dropped before it wrote a terminal status: that is what
-/// happens when the task is aborted, or when the runtime shuts down under it. It is made before
-/// the future is spawned and moved into it, so it also fires for a future dropped before its first
-/// poll (an async fn's arguments are dropped with its unpolled future).
+/// Counts the task's future as live from before its slot is registered until the future is
+/// dropped, and writes `Cancelled` if the future is dropped before it wrote a terminal status:
+/// that is what happens when the task is aborted, or when the runtime shuts down under it.
+///
+/// It is made before the future is spawned and moved into it, so it also fires for a future
+/// dropped before its first poll (an async fn's arguments are dropped with its unpolled future).
 #[derive(Debug)]
 pub(crate) struct FinishGuard {
     shared: Arc<Shared>,
-    id: Arc<str>,
-    generation: u64,
+    slot: Arc<Slot>,
     armed: bool,
 }
 
 impl FinishGuard {
-    pub(crate) fn new(shared: Arc<Shared>, id: Arc<str>, generation: u64) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, slot: Arc<Slot>) -> Self {
+        shared.tracker.enter();
         Self {
             shared,
-            id,
-            generation,
+            slot,
             armed: true,
         }
     }
 
-    fn finish(&mut self, status: TaskStatus) -> TaskStatus {
+    /// The task will not run after all (its submission was refused): write nothing.
+    pub(crate) fn disarm(&mut self) {
         self.armed = false;
-        self.shared.finish(&self.id, self.generation, status)
+    }
+
+    fn finish(&mut self, status: TaskStatus) {
+        self.armed = false;
+        record_outcome(&status);
+        self.shared.finish(&self.slot, status, false);
     }
 }
 
 impl Drop for FinishGuard {
     fn drop(&mut self) {
         if self.armed {
-            tracing::debug!(task_id = %self.id, "task dropped before it finished");
-            self.shared
-                .finish(&self.id, self.generation, TaskStatus::Cancelled);
+            tracing::debug!(task_id = %self.slot.id(), "task dropped before it finished");
+            record_outcome(&TaskStatus::Cancelled);
+            self.shared.finish(&self.slot, TaskStatus::Cancelled, true);
         }
+        self.shared.tracker.exit();
     }
 }
 
-/// Runs one task to its terminal status, which it returns (the drain reads it from the
-/// `JoinHandle`).
+/// Runs one task to its terminal status.
 ///
 /// The status is written only after [`execute`] has returned, that is once the closure, the body
 /// and everything they captured are dropped: whoever sees the task terminal (`wait`, `cancel`,
 /// `shutdown`) knows none of its code runs any more.
-pub(crate) async fn run<F, Fut>(task: Task, guard: FinishGuard, work: F) -> TaskStatus
+pub(crate) async fn run<F, Fut>(task: Task, guard: FinishGuard, make: F)
 where
-    F: FnOnce(TaskContext) -> Fut,
+    F: FnOnce(&Arc<Slot>, &CancellationToken) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
     let mut guard = guard;
-    match execute(&guard, task, work).await {
-        Step::Finish(status) => guard.finish(status),
-        Step::Over(status) => {
-            guard.armed = false;
-            status
-        }
+    match execute(&guard, task, make).await {
+        Some(status) => guard.finish(status),
+        None => guard.disarm(),
     }
 }
 
-/// What [`execute`] leaves to do.
-enum Step {
-    /// Write this terminal status.
-    Finish(TaskStatus),
-    /// The entry is already terminal (or gone): write nothing.
-    Over(TaskStatus),
-}
-
 /// Waits for a permit, starts the task and runs its body; everything of the task is dropped
-/// when this returns.
-async fn execute<F, Fut>(guard: &FinishGuard, task: Task, work: F) -> Step
+/// when this returns. Returns the terminal status to write, or `None` if the task is already
+/// terminal.
+async fn execute<F, Fut>(guard: &FinishGuard, task: Task, make: F) -> Option<TaskStatus>
 where
-    F: FnOnce(TaskContext) -> Fut,
+    F: FnOnce(&Arc<Slot>, &CancellationToken) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
-    let FinishGuard {
-        shared,
-        id,
-        generation,
-        ..
-    } = guard;
-    let generation = *generation;
-    let Task {
-        token,
-        race,
-        progress,
-    } = task;
+    let FinishGuard { shared, slot, .. } = guard;
+    let Task { token, race } = task;
 
     let _permit = match shared.semaphore() {
         None => None,
@@ -128,22 +112,18 @@ where
             waiting.fetch_sub(1, Ordering::Relaxed);
             match permit {
                 Some(permit) => Some(permit),
-                None => return Step::Finish(TaskStatus::Cancelled),
+                None => return Some(TaskStatus::Cancelled),
             }
         }
     };
 
-    match shared.registry.start(id, generation) {
-        Start::Run(times) => {
-            tracing::debug!(task_id = %id, "task started");
-            shared.observe(&times.transition(id, generation, &TaskStatus::Running));
-        }
-        Start::Cancelled => return Step::Finish(TaskStatus::Cancelled),
-        Start::Over(status) => return Step::Over(status),
+    match shared.start(slot, token.is_cancelled()) {
+        Start::Run => tracing::debug!(task_id = %slot.id(), "task started"),
+        Start::Cancelled => return Some(TaskStatus::Cancelled),
+        Start::Over => return None,
     }
 
-    let context = TaskContext::new(Arc::clone(id), token.clone(), progress);
-    let outcome = match catch_unwind(AssertUnwindSafe(move || work(context))) {
+    let outcome = match catch_unwind(AssertUnwindSafe(|| make(slot, &token))) {
         Err(payload) => Err(payload),
         Ok(body) => {
             let mut body = pin!(body);
@@ -157,7 +137,7 @@ where
             if race {
                 tokio::select! {
                     biased;
-                    () = token.cancelled() => return Step::Finish(TaskStatus::Cancelled),
+                    () = token.cancelled() => return Some(TaskStatus::Cancelled),
                     outcome = caught => outcome,
                 }
             } else {
@@ -171,15 +151,29 @@ where
         Ok(Err(error)) => TaskStatus::Failed(format!("{error:#}")),
         Err(payload) => {
             let message = panic_message(payload.as_ref());
-            tracing::warn!(task_id = %id, panic = %message, "task panicked");
+            tracing::warn!(task_id = %slot.id(), panic = %message, "task panicked");
             TaskStatus::Failed(format!("panicked: {message}"))
         }
     };
     // Whatever a task returns after it was told to stop, it was cancelled.
     if token.is_cancelled() {
-        Step::Finish(TaskStatus::Cancelled)
+        Some(TaskStatus::Cancelled)
     } else {
-        Step::Finish(status)
+        Some(status)
+    }
+}
+
+/// Records how the task ended on its span (the current one: the task's future is instrumented
+/// with it, and so is its drop), in the fields OpenTelemetry bridges read.
+fn record_outcome(status: &TaskStatus) {
+    let span = tracing::Span::current();
+    if span.is_disabled() {
+        return;
+    }
+    span.record("status", status.name());
+    if let TaskStatus::Failed(message) = status {
+        span.record("otel.status_code", "ERROR");
+        span.record("otel.status_message", message.as_str());
     }
 }
 

@@ -65,7 +65,7 @@ impl TaskStatus {
     }
 
     /// A dense index per variant, for per-status counters.
-    pub(crate) fn index(&self) -> usize {
+    pub(crate) fn index(&self) -> u8 {
         match self {
             Self::Pending => 0,
             Self::Running => 1,

@@ -8,11 +8,11 @@
 //! directly.
 
 #[cfg(not(shuttle))]
-pub(crate) use std::sync::{atomic, Mutex, MutexGuard, RwLock};
+pub(crate) use std::sync::{atomic, Mutex, MutexGuard};
 #[cfg(not(shuttle))]
 pub(crate) use ::{dashmap, tokio, tokio_util};
 
 #[cfg(shuttle)]
-pub(crate) use shuttle::sync::{atomic, Mutex, MutexGuard, RwLock};
+pub(crate) use shuttle::sync::{atomic, Mutex, MutexGuard};
 #[cfg(shuttle)]
 pub(crate) use {shuttle_dashmap as dashmap, shuttle_tokio as tokio, shuttle_tokio_util as tokio_util};

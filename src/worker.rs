@@ -1,118 +1,33 @@
 //! [`Worker`]: the public handle.
 
-use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use crate::sync::tokio;
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 
-use crate::sync::{Mutex, RwLock};
-use std::time::Duration;
-
-use crate::sync::tokio::sync::{broadcast, Semaphore};
-use crate::sync::tokio::task::JoinHandle;
+use crate::sync::tokio;
+use crate::sync::tokio::sync::broadcast;
+use crate::sync::tokio::time::Instant;
 use crate::sync::tokio_util::sync::CancellationToken;
-use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::builder::WorkerBuilder;
+use crate::config::Config;
 use crate::context::TaskContext;
 use crate::error::{CancelError, SubmitError};
+use crate::id::TaskId;
 use crate::info::{Health, TaskEvent, TaskInfo};
-use crate::latch::Latch;
-use crate::observe::Observers;
-use crate::observe::Transition;
-use crate::progress::ProgressCell;
-use crate::registry::{Finished, Limits, Refused, Registry, Target};
+use crate::registry::Refused;
 use crate::report::ShutdownReport;
 use crate::run::{run, FinishGuard, Task};
-use crate::shutdown::drain;
+use crate::shared::Shared;
+use crate::shutdown;
+use crate::slot::Slot;
 use crate::status::TaskStatus;
-
-/// Settings fixed at build time.
-#[derive(Debug, Clone)]
-pub(crate) struct Config {
-    pub(crate) max_concurrent: Option<usize>,
-    pub(crate) cancel_timeout: Duration,
-    pub(crate) shutdown_timeout: Duration,
-    pub(crate) max_tracked: Option<usize>,
-    pub(crate) retention: Limits,
-    pub(crate) name: Arc<str>,
-    pub(crate) observers: Observers,
-}
-
-/// What the worker shares with its running tasks. Tasks hold this, not [`Inner`], so that
-/// dropping the last `Worker` handle is seen (see [`Inner`]'s `Drop`).
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) registry: Registry,
-    semaphore: Option<Semaphore>,
-    /// Join handles of tasks that `cancel` aborted but that may still be inside a poll (a body
-    /// blocking its thread); `shutdown` waits for them. Lock order: this, then a registry shard.
-    aborted: Mutex<Vec<JoinHandle<TaskStatus>>>,
-    /// The shutdown report, for every `shutdown` caller.
-    pub(crate) report: Latch<ShutdownReport>,
-    /// Pending tasks waiting for a concurrency permit.
-    waiting_for_permit: AtomicUsize,
-    /// Whether the TTL reaper was spawned (lazily, by the first submit: it needs a runtime).
-    reaper_spawned: AtomicBool,
-    pub(crate) observers: Observers,
-}
-
-impl Shared {
-    pub(crate) fn semaphore(&self) -> Option<&Semaphore> {
-        self.semaphore.as_ref()
-    }
-
-    pub(crate) fn waiting_for_permit(&self) -> &AtomicUsize {
-        &self.waiting_for_permit
-    }
-
-    /// Writes a terminal status (see [`Registry::finish`]), tells the observers, wakes the
-    /// waiters and returns the entry's final status.
-    pub(crate) fn finish(&self, id: &str, generation: u64, status: TaskStatus) -> TaskStatus {
-        self.finished(id, generation, status).status
-    }
-
-    fn finished(&self, id: &str, generation: u64, status: TaskStatus) -> Finished {
-        let mut finished = self.registry.finish(id, generation, status);
-        if let Some(times) = finished.written {
-            self.observe(&times.transition(id, generation, &finished.status));
-        }
-        if let Some(waiters) = finished.waiters.take() {
-            waiters.set(finished.status.clone());
-        }
-        finished
-    }
-
-    /// Tells every observer about a transition. Called with no lock held.
-    pub(crate) fn observe(&self, transition: &Transition<'_>) {
-        if !self.observers.is_empty() {
-            self.observers.transition(transition);
-        }
-    }
-
-    /// Marks an aborted task `Cancelled` (unless it already ended) and keeps its join handle for
-    /// `shutdown` to wait on.
-    fn finish_aborted(&self, id: &str, generation: u64) {
-        let mut aborted = self.aborted.lock().unwrap_or_else(PoisonError::into_inner);
-        let finished = self.finished(id, generation, TaskStatus::Cancelled);
-        if let Some(join) = finished.join {
-            aborted.retain(|join| !join.is_finished());
-            aborted.push(join);
-        }
-    }
-}
 
 /// The state behind every clone of one [`Worker`].
 struct Inner {
     shared: Arc<Shared>,
     root: CancellationToken,
-    /// `true` once shutdown began. `submit` holds the read lock from its check until its task is
-    /// registered and spawned; `shutdown` takes the write lock to flip it. So every submission is
-    /// either refused or fully registered before the drain looks at the registry.
-    closed: RwLock<bool>,
-    config: Config,
 }
 
 impl Drop for Inner {
@@ -187,10 +102,11 @@ impl Default for Worker {
 
 impl fmt::Debug for Worker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let registry = &self.inner.shared.registry;
+        let shared = &self.inner.shared;
         f.debug_struct("Worker")
-            .field("tasks", &registry.len())
-            .field("running", &registry.count(&TaskStatus::Running))
+            .field("name", &shared.config.name)
+            .field("tasks", &shared.registry.len())
+            .field("running", &shared.count(&TaskStatus::Running))
             .field("is_shutting_down", &self.is_shutting_down())
             .finish()
     }
@@ -216,21 +132,10 @@ impl Worker {
     }
 
     pub(crate) fn from_config(config: Config) -> Self {
-        let shared = Shared {
-            registry: Registry::new(config.retention),
-            semaphore: config.max_concurrent.map(Semaphore::new),
-            aborted: Mutex::default(),
-            report: Latch::default(),
-            waiting_for_permit: AtomicUsize::new(0),
-            reaper_spawned: AtomicBool::new(false),
-            observers: config.observers.clone(),
-        };
         Self {
             inner: Arc::new(Inner {
-                shared: Arc::new(shared),
+                shared: Arc::new(Shared::new(config)),
                 root: CancellationToken::new(),
-                closed: RwLock::new(false),
-                config,
             }),
         }
     }
@@ -290,7 +195,9 @@ impl Worker {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
-        self.spawn(id.into(), true, move |_context| work())
+        self.spawn(id.into(), true, move |_: &Arc<Slot>, _: &CancellationToken| {
+            work()
+        })
     }
 
     /// Runs `work` as a task named `id`, handing it a [`TaskContext`] with its id and
@@ -337,65 +244,71 @@ impl Worker {
         F: FnOnce(TaskContext) -> Fut + Send + 'static,
         Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
-        self.spawn(id.into(), false, work)
+        self.spawn(
+            id.into(),
+            false,
+            move |slot: &Arc<Slot>, token: &CancellationToken| {
+                work(TaskContext::new(Arc::clone(slot), token.clone()))
+            },
+        )
     }
 
-    fn spawn<F, Fut>(&self, id: String, race: bool, work: F) -> Result<(), SubmitError>
+    #[track_caller]
+    fn spawn<F, Fut>(&self, id: String, race: bool, make: F) -> Result<(), SubmitError>
     where
-        F: FnOnce(TaskContext) -> Fut + Send + 'static,
+        F: FnOnce(&Arc<Slot>, &CancellationToken) -> Fut + Send + 'static,
         Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
         if id.is_empty() {
             return Err(SubmitError::InvalidId { id });
         }
-        let closed = self.inner.closed.read().unwrap_or_else(PoisonError::into_inner);
-        if *closed {
+        let inner = &self.inner;
+        let shared = &inner.shared;
+        if shared.registry.is_closed() {
             return Err(SubmitError::ShuttingDown { id });
         }
-        let shared = &self.inner.shared;
-        let registry = &shared.registry;
-        let capacity = self.inner.config.max_tracked;
-        let id: Arc<str> = id.into();
-        let token = self.inner.root.child_token();
-        let progress = (!race).then(|| Arc::new(ProgressCell::default()));
-        let insert = || registry.insert(Arc::clone(&id), token.clone(), progress.clone(), capacity);
-        let generation = match insert() {
-            Err(Refused::Full) => {
-                // Make room with what retention allows, then try once more.
-                registry.prune(Instant::now());
-                insert()
-            }
-            inserted => inserted,
-        };
-        let (generation, live, times) = match generation {
-            Ok(inserted) => inserted,
-            Err(Refused::Occupied) => return Err(SubmitError::DuplicateId { id: id.to_string() }),
-            Err(Refused::Full) => {
-                let limit = capacity.unwrap_or(usize::MAX);
-                return Err(SubmitError::AtCapacity {
-                    id: id.to_string(),
-                    limit,
-                });
-            }
-        };
-        if self.inner.config.retention.ttl.is_some() && !shared.reaper_spawned.swap(true, Ordering::Relaxed) {
-            tokio::spawn(reap(Arc::clone(shared), self.inner.root.clone()));
+        let token = inner.root.child_token();
+        let slot = Arc::new(Slot::new(
+            TaskId::new(id),
+            shared.next_generation(),
+            token.clone(),
+            !race,
+        ));
+        // Counts the future as live before the slot is visible, so a shutdown that sees the slot
+        // also waits for its future.
+        let mut guard = FinishGuard::new(Arc::clone(shared), Arc::clone(&slot));
+        if let Err(refused) = shared.admit(&slot) {
+            guard.disarm();
+            let id = slot.id().to_owned();
+            return Err(match refused {
+                Refused::Occupied => SubmitError::DuplicateId { id },
+                Refused::Closed => SubmitError::ShuttingDown { id },
+                Refused::Full => SubmitError::AtCapacity {
+                    id,
+                    limit: shared.config.max_tracked.unwrap_or(usize::MAX),
+                },
+            });
         }
-        shared.observe(&times.transition(&id, generation, &TaskStatus::Pending));
-        let span = tracing::info_span!("task", task_id = %id);
-        let task = Task {
-            token,
-            race,
-            progress,
-        };
+        if shared.reaper_due() {
+            tokio::spawn(reap(Arc::clone(shared), inner.root.clone()));
+        }
+        let span = tracing::info_span!(
+            "task",
+            task_id = %slot.id(),
+            worker = %shared.config.name,
+            status = tracing::field::Empty,
+            otel.name = "background_worker.task",
+            otel.kind = "internal",
+            otel.status_code = tracing::field::Empty,
+            otel.status_message = tracing::field::Empty,
+        );
+        let task = Task { token, race };
         // Boxed: the task future is large (it holds the closure, the body and our bookkeeping),
         // and tokio moves a spawned future several times; a box moves as one pointer.
-        let guard = FinishGuard::new(Arc::clone(shared), Arc::clone(&id), generation);
-        let join = tokio::spawn(Box::pin(run(task, guard, work)).instrument(span));
-        live.attach(join);
-        drop(live); // if the task already finished, this drops its join handle, unlocked
-        drop(closed);
-        tracing::debug!(task_id = %id, "task submitted");
+        let join = tokio::spawn(Box::pin(run(task, guard, make)).instrument(span));
+        // If the task already ended, its handle comes back and is dropped here, unlocked.
+        drop(slot.attach(join));
+        tracing::debug!(task_id = %slot.id(), "task submitted");
         Ok(())
     }
 
@@ -434,7 +347,7 @@ impl Worker {
     ///
     /// Completes at its first poll; cancel safe.
     pub async fn running_task_count(&self) -> usize {
-        self.inner.shared.registry.count(&TaskStatus::Running)
+        self.inner.shared.count(&TaskStatus::Running)
     }
 
     /// Returns `true` if an entry with this id is tracked, whatever its status.
@@ -446,14 +359,14 @@ impl Worker {
     /// The worker's name, from [`WorkerBuilder::name`] (`"default"` unless set).
     #[must_use]
     pub fn name(&self) -> &str {
-        &self.inner.config.name
+        &self.inner.shared.config.name
     }
 
     /// Returns `true` once [`shutdown`](Worker::shutdown) has begun; from then on every submit is
     /// refused with [`SubmitError::ShuttingDown`].
     #[must_use]
     pub fn is_shutting_down(&self) -> bool {
-        *self.inner.closed.read().unwrap_or_else(PoisonError::into_inner)
+        self.inner.shared.registry.is_closed()
     }
 
     /// Cancels the task named `id` and returns its final status.
@@ -494,27 +407,31 @@ impl Worker {
     /// `cancel` or `shutdown` still can).
     pub async fn cancel(&self, id: &str) -> Result<TaskStatus, CancelError> {
         let shared = &self.inner.shared;
-        let (generation, live, waiters) = match shared.registry.target(id) {
-            None => return Err(CancelError::NotFound { id: id.to_owned() }),
-            Some(Target::Finished(status)) => return Ok(status),
-            Some(Target::Live {
-                generation,
-                live,
-                waiters,
-            }) => (generation, live, waiters),
+        let Some(slot) = shared.registry.slot(id) else {
+            return Err(CancelError::NotFound { id: id.to_owned() });
         };
-        live.token().cancel();
-        let timeout = self.inner.config.cancel_timeout;
-        if let Ok(status) = tokio::time::timeout(timeout, waiters.wait()).await {
+        let Some(handles) = slot.handles() else {
+            return Ok(slot.status()); // settled: nothing to cancel
+        };
+        if let Some(token) = handles.token {
+            token.cancel();
+        }
+        let timeout = shared.config.cancel_timeout;
+        if let Ok(status) = tokio::time::timeout(timeout, slot.wait(&handles.waiters)).await {
             return Ok(status);
         }
         tracing::warn!(task_id = %id, ?timeout, "task did not stop within the cancel timeout, aborting it");
-        live.abort();
-        drop(live);
-        shared.finish_aborted(id, generation);
-        // Set by now, by us or by the task: this task's own status, even if the id was cleaned up
-        // or re-submitted meanwhile.
-        Ok(waiters.wait().await)
+        if let Some(handle) = slot.abort() {
+            handle.abort();
+        }
+        // A body blocking its thread cannot be aborted mid-poll: mark the task cancelled now.
+        // Its future still counts as live until it is dropped, so `shutdown` waits for it.
+        shared.tracker.enter();
+        shared.finish(&slot, TaskStatus::Cancelled, false);
+        shared.tracker.exit();
+        // Settled by now, by us or by the task: this task's own status, even if the id was
+        // cleaned up or re-submitted meanwhile.
+        Ok(slot.wait(&handles.waiters).await)
     }
 
     /// Waits until the task named `id` is terminal and returns that status; `None` if no such
@@ -537,9 +454,10 @@ impl Worker {
     ///
     /// Cancel safe: dropping the future has no effect on the task.
     pub async fn wait(&self, id: &str) -> Option<TaskStatus> {
-        match self.inner.shared.registry.target(id)? {
-            Target::Finished(status) => Some(status),
-            Target::Live { waiters, .. } => Some(waiters.wait().await),
+        let slot = self.inner.shared.registry.slot(id)?;
+        match slot.handles() {
+            None => Some(slot.status()),
+            Some(handles) => Some(slot.wait(&handles.waiters).await),
         }
     }
 
@@ -563,7 +481,8 @@ impl Worker {
     /// ```
     #[must_use]
     pub fn task_info(&self, id: &str) -> Option<TaskInfo> {
-        self.inner.shared.registry.info(id)
+        let slot = self.inner.shared.registry.slot(id)?;
+        Some(slot.info(Instant::now()))
     }
 
     /// Snapshots of every tracked task, in no particular order.
@@ -572,7 +491,7 @@ impl Worker {
     /// change status meanwhile show either their old or their new status.
     #[must_use]
     pub fn tasks(&self) -> Vec<TaskInfo> {
-        self.inner.shared.registry.infos(|_| true)
+        self.inner.shared.infos(|_| true)
     }
 
     /// Snapshots of the tracked tasks whose status passes `filter`.
@@ -597,26 +516,14 @@ impl Worker {
     /// ```
     #[must_use]
     pub fn tasks_where(&self, filter: impl FnMut(&TaskStatus) -> bool) -> Vec<TaskInfo> {
-        self.inner.shared.registry.infos(filter)
+        self.inner.shared.infos(filter)
     }
 
     /// A cheap summary for health endpoints: counts per status, whether the worker accepts
     /// work, the concurrency limit and how many tasks wait for a permit. Reads counters only.
     #[must_use]
     pub fn health(&self) -> Health {
-        let shared = &self.inner.shared;
-        let registry = &shared.registry;
-        Health {
-            pending: registry.count(&TaskStatus::Pending),
-            running: registry.count(&TaskStatus::Running),
-            completed: registry.count(&TaskStatus::Completed),
-            failed: registry.count(&TaskStatus::Failed(String::new())),
-            cancelled: registry.count(&TaskStatus::Cancelled),
-            total: registry.len(),
-            accepting: !self.is_shutting_down(),
-            max_concurrent: self.inner.config.max_concurrent,
-            waiting_for_permit: shared.waiting_for_permit.load(Ordering::Relaxed),
-        }
+        self.inner.shared.health()
     }
 
     /// A stream of every status change from now on: `Pending` at submission, `Running` when the
@@ -648,7 +555,7 @@ impl Worker {
     /// ```
     #[must_use]
     pub fn subscribe(&self) -> broadcast::Receiver<TaskEvent> {
-        self.inner.shared.registry.subscribe()
+        self.inner.shared.subscribe()
     }
 
     /// Removes every finished (completed, failed or cancelled) entry and returns how many were
@@ -671,7 +578,7 @@ impl Worker {
     ///
     /// Completes at its first poll; cancel safe.
     pub async fn cleanup_finished_tasks(&self) -> usize {
-        self.inner.shared.registry.remove_finished()
+        self.inner.shared.remove_finished()
     }
 
     /// Stops the worker: refuses new work, cancels every task, waits for them and reports how
@@ -725,25 +632,18 @@ impl Worker {
     /// future does not stop it. Call `shutdown` again to wait for the report.
     pub async fn shutdown(&self) -> ShutdownReport {
         let inner = &self.inner;
-        let first = {
-            let mut closed = inner.closed.write().unwrap_or_else(PoisonError::into_inner);
-            !std::mem::replace(&mut *closed, true)
-        };
-        if first {
-            // Take the join handles before signalling: a task that stops on the signal would
-            // otherwise drop its own handle first and be missing from the report.
-            let shared = Arc::clone(&inner.shared);
-            let draining = shared.registry.take_live();
-            let aborted = std::mem::take(&mut *shared.aborted.lock().unwrap_or_else(PoisonError::into_inner));
+        let shared = &inner.shared;
+        // Take the live tasks before signalling them: one that stops on the signal would
+        // otherwise be terminal, and missing from the report, by the time the drain looks.
+        if let Some(live) = shutdown::begin(shared) {
             inner.root.cancel();
-            tokio::spawn(drain(
-                Arc::clone(&shared),
-                draining,
-                aborted,
-                inner.config.shutdown_timeout,
+            tokio::spawn(shutdown::drain(
+                Arc::clone(shared),
+                live,
+                shared.config.shutdown_timeout,
             ));
         }
-        inner.shared.report.wait().await
+        shared.report.wait().await
     }
 }
 
@@ -751,11 +651,11 @@ impl Worker {
 /// `Worker` handle is dropped (both cancel `root`).
 async fn reap(shared: Arc<Shared>, root: CancellationToken) {
     loop {
-        let next = shared.registry.prune(Instant::now());
+        let next = shared.prune(Instant::now());
         let wait = async {
             match next {
                 Some(deadline) => tokio::time::sleep_until(deadline).await,
-                None => shared.registry.retention_queued().await,
+                None => shared.retention_queued().await,
             }
         };
         tokio::select! {

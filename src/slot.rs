@@ -1,0 +1,483 @@
+//! One task's own state: its status, times, progress, and what only a live task needs (its
+//! token, its join handle, its waiters). The registry maps ids to slots; after `submit`, a task
+//! touches only its own slot, never the map.
+//!
+//! # Rules
+//!
+//! - The status lives in an atomic byte, written only under the slot's mutex and read without
+//!   it, so a status lookup takes no lock (but a failure message's, which is read under the
+//!   mutex).
+//! - The mutex is the innermost lock of the crate: it may be taken while a registry shard guard
+//!   is held, never the other way round, and no other lock is taken while it is held. Nothing
+//!   under it runs user code, drops a token or a join handle, or wakes anyone: those are handed
+//!   back to the caller to do after the mutex is released.
+//! - The status only moves forward: `Pending` → `Running` → one terminal status, or `Pending` →
+//!   one terminal status. A terminal status never changes ([`Slot::finish`] refuses to write over
+//!   one).
+//! - Observers are told of the slot's stages (pending, running, terminal) in order, by one thread
+//!   at a time: whoever changes the status while nobody is telling becomes the teller and tells
+//!   every stage not told yet, releasing the mutex around each call; a change made meanwhile is
+//!   picked up by the teller. A terminal status is *settled* once it has been told; `wait` and
+//!   `cancel` return settled statuses only.
+
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::sync::atomic::{AtomicU8, Ordering};
+use crate::sync::tokio::sync::Notify;
+use crate::sync::tokio::task::{AbortHandle, JoinHandle};
+use crate::sync::tokio::time::Instant;
+use crate::sync::tokio_util::sync::CancellationToken;
+use crate::sync::{Mutex, MutexGuard};
+
+use crate::id::TaskId;
+use crate::info::TaskInfo;
+use crate::progress::Progress;
+use crate::status::TaskStatus;
+
+/// The status index (see [`TaskStatus::index`]) in the low bits of the state byte.
+const STATUS: u8 = 0b111;
+/// The terminal status was written because the task's future was dropped before it finished:
+/// it was aborted, or its runtime went away.
+const DROPPED: u8 = 1 << 3;
+/// The terminal status has been told to every observer.
+const SETTLED: u8 = 1 << 4;
+
+const PENDING: u8 = 0;
+const RUNNING: u8 = 1;
+
+/// An offset that is not set yet.
+const UNSET: u64 = u64::MAX;
+
+/// The slot of one submission.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    id: TaskId,
+    generation: u64,
+    state: AtomicU8,
+    submitted: Instant,
+    /// Wall-clock submission time, in nanoseconds since the Unix epoch.
+    submitted_wall: u64,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// Nanoseconds from submission to the start and to the end (`UNSET` until then).
+    started: u64,
+    finished: u64,
+    /// The message of a `Failed` status.
+    message: Option<Box<str>>,
+    /// The task's child token while it is live; dropped when it ends, so that finished tasks
+    /// leave no node in the token tree.
+    token: Option<CancellationToken>,
+    /// Attached right after spawning; dropped when the task ends.
+    join: Option<JoinHandle<()>>,
+    /// Made on demand by `wait` and `cancel`, woken when the status settles.
+    waiters: Option<Arc<Notify>>,
+    progress: Option<Box<Progress>>,
+    /// Only tasks from `submit_with_context` can report progress.
+    accepts_progress: bool,
+    /// An abort was asked for before the join handle was attached.
+    abort_requested: bool,
+    /// How many stages observers have been told (0 to 3), and whether a thread is telling now.
+    told: u8,
+    telling: bool,
+}
+
+/// What an observer is told about one stage of a slot, copied under the mutex.
+#[derive(Debug)]
+pub(crate) struct Snapshot {
+    /// 1 pending, 2 running, 3 terminal.
+    pub(crate) stage: u8,
+    pub(crate) status: TaskStatus,
+    started: Option<Instant>,
+    finished: Option<Instant>,
+}
+
+/// What the caller of a transition has to do once the mutex is released.
+#[must_use]
+#[derive(Debug)]
+pub(crate) enum After {
+    /// Tell observers this snapshot, then call [`Slot::told`] for the next one.
+    Tell(Snapshot),
+    /// Nothing more to tell from this thread; wake these waiters, if any.
+    Done(Option<Arc<Notify>>),
+}
+
+/// What [`Slot::finish`] took out of the slot, to drop and wake after the mutex is released.
+#[must_use]
+#[derive(Debug)]
+pub(crate) struct Finished {
+    /// The status index it had before (pending or running).
+    pub(crate) from: u8,
+    pub(crate) token: Option<CancellationToken>,
+    pub(crate) join: Option<JoinHandle<()>>,
+    pub(crate) after: After,
+}
+
+/// What `wait` and `cancel` get from a live slot.
+#[derive(Debug)]
+pub(crate) struct Handles {
+    pub(crate) token: Option<CancellationToken>,
+    pub(crate) waiters: Arc<Notify>,
+}
+
+fn stage_of(state: u8) -> u8 {
+    match state & STATUS {
+        PENDING => 1,
+        RUNNING => 2,
+        _ => 3,
+    }
+}
+
+fn is_terminal(state: u8) -> bool {
+    state & STATUS > RUNNING
+}
+
+/// Nanoseconds, saturating just below the `UNSET` marker (that is 584 years).
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos())
+        .unwrap_or(UNSET - 1)
+        .min(UNSET - 1)
+}
+
+impl Slot {
+    /// A pending slot, submitted now.
+    pub(crate) fn new(id: TaskId, generation: u64, token: CancellationToken, accepts_progress: bool) -> Self {
+        let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        Self {
+            id,
+            generation,
+            state: AtomicU8::new(PENDING),
+            submitted: Instant::now(),
+            submitted_wall: nanos(since_epoch),
+            inner: Mutex::new(Inner {
+                started: UNSET,
+                finished: UNSET,
+                message: None,
+                token: Some(token),
+                join: None,
+                waiters: None,
+                progress: None,
+                accepts_progress,
+                abort_requested: false,
+                told: 0,
+                telling: false,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn state(&self) -> u8 {
+        self.state.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn id(&self) -> &str {
+        self.id.as_str()
+    }
+
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The status index, without the failure message.
+    pub(crate) fn status_index(&self) -> u8 {
+        self.state() & STATUS
+    }
+
+    pub(crate) fn is_terminal(&self) -> bool {
+        is_terminal(self.state())
+    }
+
+    /// Whether the terminal status was written because the future was dropped unfinished.
+    pub(crate) fn was_dropped(&self) -> bool {
+        self.state() & DROPPED != 0
+    }
+
+    pub(crate) fn status(&self) -> TaskStatus {
+        let index = self.status_index();
+        self.status_from(index, || self.lock().message.clone())
+    }
+
+    fn status_from(&self, index: u8, message: impl FnOnce() -> Option<Box<str>>) -> TaskStatus {
+        match index {
+            PENDING => TaskStatus::Pending,
+            RUNNING => TaskStatus::Running,
+            2 => TaskStatus::Completed,
+            3 => TaskStatus::Failed(message().map(String::from).unwrap_or_default()),
+            _ => TaskStatus::Cancelled,
+        }
+    }
+
+    /// The terminal status, once it is settled (told to every observer).
+    pub(crate) fn settled(&self) -> Option<TaskStatus> {
+        (self.state() & SETTLED != 0).then(|| self.status())
+    }
+
+    fn at(&self, offset: u64) -> Option<Instant> {
+        (offset != UNSET).then(|| self.submitted + Duration::from_nanos(offset))
+    }
+
+    fn offset(&self, at: Instant) -> u64 {
+        nanos(at.saturating_duration_since(self.submitted))
+    }
+
+    /// The wall-clock time of an instant, anchored at submission.
+    fn wall(&self, at: Instant) -> SystemTime {
+        UNIX_EPOCH + Duration::from_nanos(self.submitted_wall) + at.saturating_duration_since(self.submitted)
+    }
+
+    /// Keeps the join handle of the freshly spawned task, aborting it if that was asked for
+    /// meanwhile. Returns it instead if the task already ended, for the caller to drop.
+    pub(crate) fn attach(&self, join: JoinHandle<()>) -> Option<JoinHandle<()>> {
+        let mut inner = self.lock();
+        if inner.abort_requested {
+            join.abort();
+        }
+        if self.is_terminal() {
+            return Some(join);
+        }
+        inner.join = Some(join);
+        None
+    }
+
+    /// Aborts the task: returns its abort handle, or remembers to abort it when its join handle
+    /// is attached.
+    pub(crate) fn abort(&self) -> Option<AbortHandle> {
+        let mut inner = self.lock();
+        match &inner.join {
+            Some(join) => Some(join.abort_handle()),
+            None => {
+                inner.abort_requested = true;
+                None
+            }
+        }
+    }
+
+    /// The token and the waiters of a task that is not settled yet.
+    pub(crate) fn handles(&self) -> Option<Handles> {
+        let mut inner = self.lock();
+        if self.state() & SETTLED != 0 {
+            return None;
+        }
+        let waiters = Arc::clone(inner.waiters.get_or_insert_with(Default::default));
+        Some(Handles {
+            token: inner.token.clone(),
+            waiters,
+        })
+    }
+
+    /// Waits until the status is settled and returns it.
+    ///
+    /// Cancel safe: dropping the future loses nothing.
+    pub(crate) async fn wait(&self, waiters: &Notify) -> TaskStatus {
+        loop {
+            // A `Notified` is woken by every `notify_waiters` call made after its creation, even
+            // before it is first polled, so creating it before the check loses no wake-up.
+            let notified = waiters.notified();
+            if let Some(status) = self.settled() {
+                return status;
+            }
+            notified.await;
+        }
+    }
+
+    /// Tells observers about the `Pending` stage (the slot was just registered).
+    pub(crate) fn pending(&self, telling: bool) -> After {
+        let mut inner = self.lock();
+        self.after_change(&mut inner, telling)
+    }
+
+    /// Moves a pending slot to `Running`. `None` if it is not pending any more.
+    pub(crate) fn start(&self, now: Instant, telling: bool) -> Option<After> {
+        let mut inner = self.lock();
+        if self.state() != PENDING {
+            return None;
+        }
+        inner.started = self.offset(now);
+        self.state.store(RUNNING, Ordering::Release);
+        Some(self.after_change(&mut inner, telling))
+    }
+
+    /// Writes a terminal status over a pending or running slot. `None` if it is terminal already
+    /// (the status it holds stays).
+    pub(crate) fn finish(
+        &self,
+        status: TaskStatus,
+        dropped: bool,
+        now: Instant,
+        telling: bool,
+    ) -> Option<Finished> {
+        debug_assert!(status.is_terminal());
+        let mut inner = self.lock();
+        let from = self.state();
+        if is_terminal(from) {
+            return None;
+        }
+        let mut state = status.index();
+        if dropped {
+            state |= DROPPED;
+        }
+        if let TaskStatus::Failed(message) = status {
+            inner.message = Some(message.into_boxed_str());
+        }
+        inner.finished = self.offset(now);
+        self.state.store(state, Ordering::Release);
+        let token = inner.token.take();
+        let join = inner.join.take();
+        let after = self.after_change(&mut inner, telling);
+        Some(Finished {
+            from,
+            token,
+            join,
+            after,
+        })
+    }
+
+    /// Records that observers were told `stage`, and says what to tell next.
+    pub(crate) fn told(&self, stage: u8) -> After {
+        let mut inner = self.lock();
+        inner.told = stage;
+        inner.telling = false;
+        self.next(&mut inner)
+    }
+
+    fn after_change(&self, inner: &mut Inner, telling: bool) -> After {
+        if !telling {
+            // Nobody listens: count the stage as told.
+            inner.told = stage_of(self.state());
+            return self.settle(inner);
+        }
+        if inner.telling {
+            return After::Done(None); // the thread telling now picks this change up
+        }
+        self.next(inner)
+    }
+
+    fn next(&self, inner: &mut Inner) -> After {
+        let state = self.state();
+        let stage = stage_of(state);
+        if inner.told >= stage {
+            return self.settle(inner);
+        }
+        let next = match inner.told {
+            0 => 1,
+            1 if inner.started != UNSET => 2,
+            _ => 3,
+        };
+        let status = match next {
+            1 => TaskStatus::Pending,
+            2 => TaskStatus::Running,
+            _ => self.status_from(state & STATUS, || inner.message.clone()),
+        };
+        inner.telling = true;
+        After::Tell(Snapshot {
+            stage: next,
+            status,
+            started: self.at(inner.started),
+            finished: self.at(inner.finished),
+        })
+    }
+
+    /// Marks a terminal status settled, handing back the waiters to wake.
+    fn settle(&self, inner: &mut Inner) -> After {
+        let state = self.state();
+        if !is_terminal(state) || state & SETTLED != 0 {
+            return After::Done(None);
+        }
+        self.state.store(state | SETTLED, Ordering::Release);
+        After::Done(inner.waiters.take())
+    }
+
+    /// Reports progress; ignored once the task is terminal, and for tasks from `submit`.
+    pub(crate) fn set_progress(&self, progress: Progress) {
+        let mut inner = self.lock();
+        if inner.accepts_progress && !self.is_terminal() {
+            match &mut inner.progress {
+                Some(latest) => **latest = progress,
+                None => inner.progress = Some(Box::new(progress)),
+            }
+        }
+    }
+
+    /// When the task ended, if it did.
+    pub(crate) fn finished_at(&self) -> Option<Instant> {
+        let finished = self.lock().finished;
+        self.at(finished)
+    }
+
+    /// A snapshot for `task_info` and `tasks`.
+    pub(crate) fn info(&self, now: Instant) -> TaskInfo {
+        let inner = self.lock();
+        let index = self.status_index();
+        let status = self.status_from(index, || inner.message.clone());
+        let (started, finished) = (self.at(inner.started), self.at(inner.finished));
+        let queued_until = started.or(finished).unwrap_or(now);
+        TaskInfo {
+            id: self.id().to_owned(),
+            generation: self.generation,
+            status,
+            submitted_at: self.wall(self.submitted),
+            started_at: started.map(|at| self.wall(at)),
+            finished_at: finished.map(|at| self.wall(at)),
+            queued: queued_until.saturating_duration_since(self.submitted),
+            run_time: started.map(|at| finished.unwrap_or(now).saturating_duration_since(at)),
+            progress: inner.progress.as_deref().cloned(),
+        }
+    }
+
+    /// The parts of a [`Transition`](crate::Transition) for a snapshot of this slot.
+    pub(crate) fn transition_times(&self, snapshot: &Snapshot) -> TransitionTimes {
+        let at = match snapshot.stage {
+            1 => self.submitted,
+            2 => snapshot.started.unwrap_or(self.submitted),
+            _ => snapshot.finished.unwrap_or(self.submitted),
+        };
+        let queued = (snapshot.stage > 1).then(|| {
+            snapshot
+                .started
+                .or(snapshot.finished)
+                .unwrap_or(at)
+                .saturating_duration_since(self.submitted)
+        });
+        let run_time = if snapshot.stage == 3 {
+            snapshot
+                .started
+                .map(|started| at.saturating_duration_since(started))
+        } else {
+            None
+        };
+        TransitionTimes {
+            at: self.wall(at),
+            submitted_at: self.wall(self.submitted),
+            queued,
+            run_time,
+        }
+    }
+}
+
+/// The times of one transition.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TransitionTimes {
+    pub(crate) at: SystemTime,
+    pub(crate) submitted_at: SystemTime,
+    pub(crate) queued: Option<Duration>,
+    pub(crate) run_time: Option<Duration>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Finished entries can number in the millions: keep a slot small (see BENCHMARKS.md for the
+    /// measured bytes per entry).
+    #[test]
+    fn a_slot_stays_small() {
+        let size = std::mem::size_of::<Slot>();
+        assert!(size <= 160, "a slot takes {size} bytes");
+    }
+}
