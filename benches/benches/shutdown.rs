@@ -8,8 +8,7 @@
 //!   aborts what is left.
 //!
 //! The tasks are started (and seen running) outside the timed region; only the drain is timed.
-
-mod common;
+//! The cooperative variants are in `src/drain.rs`, shared with the `compare` bench.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,99 +16,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use background_worker::Worker;
+use background_worker_benches::drain::{self, Variant};
+use background_worker_benches::{ids, run_in_task, runtime, until_running};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-
-use common::{ids, run_in_task, runtime, until_running};
 
 const COOPERATIVE: usize = 10_000;
 const STUBBORN: usize = 1_000;
 const TIMEOUT: Duration = Duration::from_millis(50);
-
-async fn worker_context(names: Vec<String>) -> Duration {
-    let worker = Worker::new();
-    let n = names.len();
-    for id in names {
-        worker
-            .submit_with_context(id, |ctx| async move {
-                ctx.cancelled().await;
-                Ok(())
-            })
-            .await
-            .expect("submit");
-    }
-    until_running(&worker, n).await;
-    let start = Instant::now();
-    let report = worker.shutdown().await;
-    let elapsed = start.elapsed();
-    assert_eq!(report.cancelled(), n);
-    elapsed
-}
-
-async fn worker_submit(names: Vec<String>) -> Duration {
-    let worker = Worker::new();
-    let n = names.len();
-    for id in names {
-        worker.submit(id, std::future::pending).await.expect("submit");
-    }
-    until_running(&worker, n).await;
-    let start = Instant::now();
-    let report = worker.shutdown().await;
-    let elapsed = start.elapsed();
-    assert_eq!(report.cancelled(), n);
-    elapsed
-}
-
-async fn task_tracker(names: Vec<String>) -> Duration {
-    let tracker = TaskTracker::new();
-    let root = CancellationToken::new();
-    let started = Arc::new(AtomicUsize::new(0));
-    let n = names.len();
-    for id in names {
-        let token = root.child_token();
-        let started = Arc::clone(&started);
-        tracker.spawn(async move {
-            started.fetch_add(1, Ordering::Release);
-            token.cancelled().await;
-            drop(black_box(id));
-        });
-    }
-    while started.load(Ordering::Acquire) < n {
-        tokio::task::yield_now().await;
-    }
-    let start = Instant::now();
-    root.cancel();
-    tracker.close();
-    tracker.wait().await;
-    start.elapsed()
-}
-
-async fn join_set(names: Vec<String>) -> Duration {
-    let mut set = JoinSet::new();
-    let root = CancellationToken::new();
-    let started = Arc::new(AtomicUsize::new(0));
-    let n = names.len();
-    for id in names {
-        let token = root.child_token();
-        let started = Arc::clone(&started);
-        set.spawn(async move {
-            started.fetch_add(1, Ordering::Release);
-            token.cancelled().await;
-            drop(black_box(id));
-        });
-    }
-    while started.load(Ordering::Acquire) < n {
-        tokio::task::yield_now().await;
-    }
-    let start = Instant::now();
-    root.cancel();
-    while let Some(joined) = set.join_next().await {
-        joined.expect("join");
-    }
-    start.elapsed()
-}
 
 async fn worker_stubborn(names: Vec<String>) -> Duration {
     let worker = Worker::builder().shutdown_timeout(TIMEOUT).build();
@@ -157,21 +72,9 @@ async fn join_set_stubborn(names: Vec<String>) -> Duration {
     start.elapsed()
 }
 
-/// The drain time of one variant, once its tasks are set up.
-type Fut = std::pin::Pin<Box<dyn std::future::Future<Output = Duration> + Send>>;
-
-/// A named variant: sets up its tasks from the ids and times the drain.
-type Variant = (&'static str, fn(Vec<String>) -> Fut);
-
 fn shutdown(c: &mut Criterion) {
     let rt = runtime();
 
-    let cooperative: [Variant; 4] = [
-        ("worker_context", |names| Box::pin(worker_context(names))),
-        ("worker_submit", |names| Box::pin(worker_submit(names))),
-        ("task_tracker_token", |names| Box::pin(task_tracker(names))),
-        ("join_set_token", |names| Box::pin(join_set(names))),
-    ];
     let mut group = c.benchmark_group("shutdown_drain");
     group
         .sampling_mode(SamplingMode::Flat)
@@ -180,7 +83,7 @@ fn shutdown(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(1))
         .throughput(Throughput::Elements(COOPERATIVE as u64));
     let names = ids("task", COOPERATIVE);
-    for (name, variant) in cooperative {
+    for (name, variant) in drain::VARIANTS {
         group.bench_function(BenchmarkId::new(name, COOPERATIVE), |b| {
             b.iter_custom(|iters| (0..iters).map(|_| run_in_task(&rt, variant(names.clone()))).sum());
         });

@@ -6,8 +6,6 @@
 //! waker, so no runtime is measured. The 100k entries belong to tasks that never finish, so the
 //! churning cleanup keeps them (it still has to scan them, under each shard's write lock).
 
-mod common;
-
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -18,7 +16,7 @@ use background_worker::Worker;
 use criterion::Criterion;
 use dashmap::DashMap;
 
-use common::{ids, now, runtime, until_running, XorShift};
+use background_worker_benches::{ids, now, runtime, until_running, XorShift};
 
 const ENTRIES: usize = 100_000;
 const CHURN_BATCH: usize = 100;

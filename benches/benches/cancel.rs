@@ -5,8 +5,6 @@
 //! handle) vs `JoinHandle::abort` + await. Each task is spawned and seen running outside the
 //! timed region; only the cancel is timed.
 
-mod common;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +13,7 @@ use background_worker::{TaskStatus, Worker};
 use criterion::Criterion;
 use tokio_util::sync::CancellationToken;
 
-use common::{ids, run_in_task, runtime, until_started};
+use background_worker_benches::{ids, run_in_task, runtime, until_started};
 
 /// Entries are cleaned up (outside the timed region) every this many cancels.
 const CLEANUP_EVERY: usize = 1024;

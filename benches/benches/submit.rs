@@ -1,81 +1,14 @@
 //! Submit to completion: N trivial tasks until all are finished, side by side with tokio's own
 //! primitives. Each variant spawns from a task on the multi-thread runtime; ids are made outside
 //! the timed region and every baseline task takes its id (as the `Worker` does) and drops it.
+//! The variants are in `src/submit.rs`, shared with the `compare` bench and the `instructions`
+//! binary.
 
-mod common;
+use std::time::Duration;
 
-use std::hint::black_box;
-use std::time::{Duration, Instant};
-
-use background_worker::Worker;
+use background_worker_benches::submit::{join_set, spawn, tracker, worker};
+use background_worker_benches::{ids, run_in_task, runtime};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-
-use common::{ids, run_in_task, runtime};
-
-/// Submits every id, then waits for each by name.
-async fn worker(ids: Vec<String>, owned: Vec<String>) -> Duration {
-    let worker = Worker::new();
-    let start = Instant::now();
-    for id in owned {
-        worker.submit(id, || async { Ok(()) }).await.expect("submit");
-    }
-    for id in &ids {
-        black_box(worker.wait(id).await);
-    }
-    let elapsed = start.elapsed();
-    drop(worker); // the finished entries are freed outside the timed region
-    elapsed
-}
-
-/// `tokio::spawn`, then awaits every `JoinHandle`.
-async fn spawn(owned: Vec<String>) -> Duration {
-    let start = Instant::now();
-    let mut handles = Vec::with_capacity(owned.len());
-    for id in owned {
-        handles.push(tokio::spawn(async move { drop(black_box(id)) }));
-    }
-    for handle in handles {
-        handle.await.expect("join");
-    }
-    start.elapsed()
-}
-
-/// A `JoinSet`, drained with `join_next`.
-async fn join_set(owned: Vec<String>) -> Duration {
-    let start = Instant::now();
-    let mut set = JoinSet::new();
-    for id in owned {
-        set.spawn(async move { drop(black_box(id)) });
-    }
-    while let Some(joined) = set.join_next().await {
-        joined.expect("join");
-    }
-    start.elapsed()
-}
-
-/// A `TaskTracker` with a child `CancellationToken` per task, the body raced against its token
-/// (what `Worker::submit` does), then `close` + `wait`.
-async fn tracker(owned: Vec<String>) -> Duration {
-    let start = Instant::now();
-    let tracker = TaskTracker::new();
-    let root = CancellationToken::new();
-    for id in owned {
-        let token = root.child_token();
-        tracker.spawn(async move {
-            tokio::select! {
-                biased;
-                () = token.cancelled() => {}
-                () = async { drop(black_box(id)) } => {}
-            }
-        });
-    }
-    tracker.close();
-    tracker.wait().await;
-    start.elapsed()
-}
 
 fn submit_to_completion(c: &mut Criterion) {
     let rt = runtime();
