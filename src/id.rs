@@ -28,6 +28,14 @@ impl TaskId {
         }
     }
 
+    /// The id's bytes: what the registry hashes and compares, with no UTF-8 check.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Self::Heap(id) => id.as_bytes(),
+        }
+    }
+
     pub(crate) fn as_str(&self) -> &str {
         match self {
             // The bytes were copied from a `str`, so they are valid UTF-8: the check never fails

@@ -46,8 +46,9 @@ use crate::sync::dashmap::DashMap;
 use crate::slot::Slot;
 use crate::status::TaskStatus;
 
-/// A map key: the slot itself, hashed and compared by its id. The id is stored once, in the
-/// slot, and a lookup reads the id it compares and the status it returns from one allocation.
+/// A map key: the slot itself, hashed and compared by its id's bytes (looked up as `&[u8]`, so
+/// that no lookup has to check the stored bytes are UTF-8). The id is stored once, in the slot,
+/// and a lookup reads the id it compares and the status it returns from one allocation.
 ///
 /// The value is the same slot again. That costs a pointer per entry, but the stored slot is then
 /// read through `value()`, which means the same in dashmap and in Shuttle's model of it (whose
@@ -56,22 +57,22 @@ use crate::status::TaskStatus;
 #[derive(Debug, Clone)]
 struct Key(Arc<Slot>);
 
-impl Borrow<str> for Key {
-    fn borrow(&self) -> &str {
-        self.0.id()
+impl Borrow<[u8]> for Key {
+    fn borrow(&self) -> &[u8] {
+        self.0.id_bytes()
     }
 }
 
 impl Hash for Key {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        // The same as hashing the id, as `Borrow<str>` requires.
-        self.0.id().hash(state);
+        // The same as hashing the borrowed bytes, as `Borrow<[u8]>` requires.
+        self.0.id_bytes().hash(state);
     }
 }
 
 impl PartialEq for Key {
     fn eq(&self, other: &Self) -> bool {
-        self.0.id() == other.0.id()
+        self.0.id_bytes() == other.0.id_bytes()
     }
 }
 
@@ -169,22 +170,22 @@ impl Registry {
     pub(crate) fn status(&self, id: &str) -> Option<TaskStatus> {
         // Reading a failure message takes the slot's mutex under the shard guard: allowed (shard,
         // then slot).
-        self.map.get(id).map(|entry| entry.value().status())
+        self.map.get(id.as_bytes()).map(|entry| entry.value().status())
     }
 
     /// The slot registered under `id`.
     pub(crate) fn slot(&self, id: &str) -> Option<Arc<Slot>> {
-        self.map.get(id).map(|entry| Arc::clone(entry.value()))
+        self.map.get(id.as_bytes()).map(|entry| Arc::clone(entry.value()))
     }
 
     pub(crate) fn contains(&self, id: &str) -> bool {
-        self.map.contains_key(id)
+        self.map.contains_key(id.as_bytes())
     }
 
     /// Whether this very slot is still registered.
     pub(crate) fn holds(&self, slot: &Arc<Slot>) -> bool {
         self.map
-            .get(slot.id())
+            .get(slot.id_bytes())
             .is_some_and(|entry| Arc::ptr_eq(entry.value(), slot))
     }
 
@@ -232,7 +233,7 @@ impl Registry {
 
     /// Removes this very slot if it is still registered and terminal, and returns it.
     pub(crate) fn remove_if_finished(&self, slot: &Arc<Slot>) -> Option<Arc<Slot>> {
-        let (_, removed) = self.map.remove_if(slot.id(), |_, stored| {
+        let (_, removed) = self.map.remove_if(slot.id_bytes(), |_, stored| {
             Arc::ptr_eq(stored, slot) && stored.is_terminal()
         })?;
         if let Some(capacity) = &self.capacity {

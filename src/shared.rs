@@ -90,7 +90,7 @@ impl Shared {
     }
 
     /// Whether anyone is told about transitions: observers, or subscribers to events.
-    fn telling(&self) -> bool {
+    pub(crate) fn telling(&self) -> bool {
         !self.config.observers.is_empty() || self.subscribed.load(Ordering::Relaxed)
     }
 
@@ -110,8 +110,7 @@ impl Shared {
         }
         self.counters.add(TaskStatus::Pending.index());
         drop(replaced);
-        let after = slot.pending(self.telling());
-        self.tell(slot, after);
+        self.tell(slot, slot.pending());
         Ok(())
     }
 
@@ -132,12 +131,12 @@ impl Shared {
     }
 
     /// Writes a terminal status over a pending or running task, counts it, tells observers and
-    /// wakes waiters; then returns the task's terminal status (ours, or the one it already had).
-    /// `dropped`: the status is written because the task's future was dropped unfinished.
-    pub(crate) fn finish(&self, slot: &Arc<Slot>, status: TaskStatus, dropped: bool) -> TaskStatus {
+    /// wakes waiters. Does nothing if the task is terminal already. `dropped`: the status is
+    /// written because the task's future was dropped unfinished.
+    pub(crate) fn finish(&self, slot: &Arc<Slot>, status: TaskStatus, dropped: bool) {
         let index = status.index();
         let Some(finished) = slot.finish(status, dropped, Instant::now(), self.telling()) else {
-            return slot.status();
+            return;
         };
         self.counters.moved(finished.from, index);
         // Dropped outside the slot's mutex: a token drop takes its parent's lock.
@@ -147,24 +146,28 @@ impl Shared {
         if let Some(retention) = &self.retention {
             retention.finished(Arc::clone(slot), &self.registry, &self.counters);
         }
-        slot.status()
     }
 
     /// Tells observers every stage the slot asks for, then wakes its waiters if it settled.
-    fn tell(&self, slot: &Slot, mut after: After) {
-        loop {
-            match after {
-                After::Tell(snapshot) => {
-                    self.deliver(slot, &snapshot);
-                    after = slot.told(snapshot.stage);
-                }
-                After::Done(waiters) => {
-                    if let Some(waiters) = waiters {
-                        waiters.notify_waiters();
+    fn tell(&self, slot: &Slot, after: After) {
+        let waiters = match after {
+            After::Nothing => return,
+            After::Wake(waiters) => Some(waiters),
+            After::Tell => {
+                let mut told = None;
+                loop {
+                    match slot.tell_next(told) {
+                        Ok(snapshot) => {
+                            self.deliver(slot, &snapshot);
+                            told = Some(snapshot.stage);
+                        }
+                        Err(waiters) => break waiters,
                     }
-                    return;
                 }
             }
+        };
+        if let Some(waiters) = waiters {
+            waiters.notify_waiters();
         }
     }
 

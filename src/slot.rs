@@ -21,7 +21,7 @@
 //!   `cancel` return settled statuses only.
 
 use std::sync::{Arc, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use crate::sync::atomic::{AtomicU8, Ordering};
 use crate::sync::tokio::sync::Notify;
@@ -46,9 +46,6 @@ const SETTLED: u8 = 1 << 4;
 const PENDING: u8 = 0;
 const RUNNING: u8 = 1;
 
-/// An offset that is not set yet.
-const UNSET: u64 = u64::MAX;
-
 /// The slot of one submission.
 #[derive(Debug)]
 pub(crate) struct Slot {
@@ -56,16 +53,17 @@ pub(crate) struct Slot {
     generation: u64,
     state: AtomicU8,
     submitted: Instant,
-    /// Wall-clock submission time, in nanoseconds since the Unix epoch.
-    submitted_wall: u64,
+    /// Wall-clock submission time.
+    submitted_wall: SystemTime,
     inner: Mutex<Inner>,
 }
 
 #[derive(Debug)]
 struct Inner {
-    /// Nanoseconds from submission to the start and to the end (`UNSET` until then).
-    started: u64,
-    finished: u64,
+    /// When the body started and when the task ended (kept as read: the durations are worked
+    /// out when someone asks).
+    started: Option<Instant>,
+    finished: Option<Instant>,
     /// The message of a `Failed` status.
     message: Option<Box<str>>,
     /// The task's child token while it is live; dropped when it ends, so that finished tasks
@@ -99,10 +97,12 @@ pub(crate) struct Snapshot {
 #[must_use]
 #[derive(Debug)]
 pub(crate) enum After {
-    /// Tell observers this snapshot, then call [`Slot::told`] for the next one.
-    Tell(Snapshot),
-    /// Nothing more to tell from this thread; wake these waiters, if any.
-    Done(Option<Arc<Notify>>),
+    /// Nothing.
+    Nothing,
+    /// The status settled: wake these waiters.
+    Wake(Arc<Notify>),
+    /// This thread tells observers now: call [`Slot::tell_next`] until it says done.
+    Tell,
 }
 
 /// What [`Slot::finish`] took out of the slot, to drop and wake after the mutex is released.
@@ -135,26 +135,27 @@ fn is_terminal(state: u8) -> bool {
     state & STATUS > RUNNING
 }
 
-/// Nanoseconds, saturating just below the `UNSET` marker (that is 584 years).
-fn nanos(duration: Duration) -> u64 {
-    u64::try_from(duration.as_nanos())
-        .unwrap_or(UNSET - 1)
-        .min(UNSET - 1)
-}
-
 impl Slot {
     /// A pending slot, submitted now.
-    pub(crate) fn new(id: TaskId, generation: u64, token: CancellationToken, accepts_progress: bool) -> Self {
-        let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    ///
+    /// `telling`: whether observers are to be told about it; if not, its `Pending` stage counts
+    /// as told already.
+    pub(crate) fn new(
+        id: TaskId,
+        generation: u64,
+        token: CancellationToken,
+        accepts_progress: bool,
+        telling: bool,
+    ) -> Self {
         Self {
             id,
             generation,
             state: AtomicU8::new(PENDING),
             submitted: Instant::now(),
-            submitted_wall: nanos(since_epoch),
+            submitted_wall: SystemTime::now(),
             inner: Mutex::new(Inner {
-                started: UNSET,
-                finished: UNSET,
+                started: None,
+                finished: None,
                 message: None,
                 token: Some(token),
                 join: None,
@@ -162,7 +163,7 @@ impl Slot {
                 progress: None,
                 accepts_progress,
                 abort_requested: false,
-                told: 0,
+                told: u8::from(!telling),
                 telling: false,
             }),
         }
@@ -178,6 +179,10 @@ impl Slot {
 
     pub(crate) fn id(&self) -> &str {
         self.id.as_str()
+    }
+
+    pub(crate) fn id_bytes(&self) -> &[u8] {
+        self.id.as_bytes()
     }
 
     pub(crate) fn generation(&self) -> u64 {
@@ -218,17 +223,9 @@ impl Slot {
         (self.state() & SETTLED != 0).then(|| self.status())
     }
 
-    fn at(&self, offset: u64) -> Option<Instant> {
-        (offset != UNSET).then(|| self.submitted + Duration::from_nanos(offset))
-    }
-
-    fn offset(&self, at: Instant) -> u64 {
-        nanos(at.saturating_duration_since(self.submitted))
-    }
-
     /// The wall-clock time of an instant, anchored at submission.
     fn wall(&self, at: Instant) -> SystemTime {
-        UNIX_EPOCH + Duration::from_nanos(self.submitted_wall) + at.saturating_duration_since(self.submitted)
+        self.submitted_wall + at.saturating_duration_since(self.submitted)
     }
 
     /// Keeps the join handle of the freshly spawned task, aborting it if that was asked for
@@ -286,10 +283,14 @@ impl Slot {
         }
     }
 
-    /// Tells observers about the `Pending` stage (the slot was just registered).
-    pub(crate) fn pending(&self, telling: bool) -> After {
+    /// Tells observers about the `Pending` stage (the slot was just registered), if they are told
+    /// at all (see [`Slot::new`]).
+    pub(crate) fn pending(&self) -> After {
         let mut inner = self.lock();
-        self.after_change(&mut inner, telling)
+        if inner.told > 0 {
+            return After::Nothing;
+        }
+        self.after_change(&mut inner, true)
     }
 
     /// Moves a pending slot to `Running`. `None` if it is not pending any more.
@@ -298,7 +299,7 @@ impl Slot {
         if self.state() != PENDING {
             return None;
         }
-        inner.started = self.offset(now);
+        inner.started = Some(now);
         self.state.store(RUNNING, Ordering::Release);
         Some(self.after_change(&mut inner, telling))
     }
@@ -325,7 +326,7 @@ impl Slot {
         if let TaskStatus::Failed(message) = status {
             inner.message = Some(message.into_boxed_str());
         }
-        inner.finished = self.offset(now);
+        inner.finished = Some(now);
         self.state.store(state, Ordering::Release);
         let token = inner.token.take();
         let join = inner.join.take();
@@ -338,35 +339,24 @@ impl Slot {
         })
     }
 
-    /// Records that observers were told `stage`, and says what to tell next.
-    pub(crate) fn told(&self, stage: u8) -> After {
+    /// The next stage for the teller to tell, after it told `told` (`None` on its first call);
+    /// or, when every stage is told, the waiters to wake if the status just settled.
+    pub(crate) fn tell_next(&self, told: Option<u8>) -> Result<Snapshot, Option<Arc<Notify>>> {
         let mut inner = self.lock();
-        inner.told = stage;
-        inner.telling = false;
-        self.next(&mut inner)
-    }
-
-    fn after_change(&self, inner: &mut Inner, telling: bool) -> After {
-        if !telling {
-            // Nobody listens: count the stage as told.
-            inner.told = stage_of(self.state());
-            return self.settle(inner);
+        if let Some(stage) = told {
+            inner.told = stage;
         }
-        if inner.telling {
-            return After::Done(None); // the thread telling now picks this change up
-        }
-        self.next(inner)
-    }
-
-    fn next(&self, inner: &mut Inner) -> After {
         let state = self.state();
-        let stage = stage_of(state);
-        if inner.told >= stage {
-            return self.settle(inner);
+        if inner.told >= stage_of(state) {
+            inner.telling = false;
+            return Err(match self.settle(&mut inner) {
+                After::Wake(waiters) => Some(waiters),
+                _ => None,
+            });
         }
         let next = match inner.told {
             0 => 1,
-            1 if inner.started != UNSET => 2,
+            1 if inner.started.is_some() => 2,
             _ => 3,
         };
         let status = match next {
@@ -374,23 +364,39 @@ impl Slot {
             2 => TaskStatus::Running,
             _ => self.status_from(state & STATUS, || inner.message.clone()),
         };
-        inner.telling = true;
-        After::Tell(Snapshot {
+        Ok(Snapshot {
             stage: next,
             status,
-            started: self.at(inner.started),
-            finished: self.at(inner.finished),
+            started: inner.started,
+            finished: inner.finished,
         })
+    }
+
+    /// After a change under the mutex: count it as told if nobody listens, leave it to the
+    /// thread telling now if there is one, else make this thread the teller.
+    fn after_change(&self, inner: &mut Inner, telling: bool) -> After {
+        if !telling {
+            inner.told = stage_of(self.state());
+            return self.settle(inner);
+        }
+        if inner.telling {
+            return After::Nothing; // the thread telling now picks this change up
+        }
+        inner.telling = true;
+        After::Tell
     }
 
     /// Marks a terminal status settled, handing back the waiters to wake.
     fn settle(&self, inner: &mut Inner) -> After {
         let state = self.state();
         if !is_terminal(state) || state & SETTLED != 0 {
-            return After::Done(None);
+            return After::Nothing;
         }
         self.state.store(state | SETTLED, Ordering::Release);
-        After::Done(inner.waiters.take())
+        match inner.waiters.take() {
+            Some(waiters) => After::Wake(waiters),
+            None => After::Nothing,
+        }
     }
 
     /// Reports progress; ignored once the task is terminal, and for tasks from `submit`.
@@ -406,8 +412,7 @@ impl Slot {
 
     /// When the task ended, if it did.
     pub(crate) fn finished_at(&self) -> Option<Instant> {
-        let finished = self.lock().finished;
-        self.at(finished)
+        self.lock().finished
     }
 
     /// A snapshot for `task_info` and `tasks`.
@@ -415,7 +420,7 @@ impl Slot {
         let inner = self.lock();
         let index = self.status_index();
         let status = self.status_from(index, || inner.message.clone());
-        let (started, finished) = (self.at(inner.started), self.at(inner.finished));
+        let (started, finished) = (inner.started, inner.finished);
         let queued_until = started.or(finished).unwrap_or(now);
         TaskInfo {
             id: self.id().to_owned(),
@@ -478,6 +483,6 @@ mod tests {
     #[test]
     fn a_slot_stays_small() {
         let size = std::mem::size_of::<Slot>();
-        assert!(size <= 160, "a slot takes {size} bytes");
+        assert!(size <= 184, "a slot takes {size} bytes");
     }
 }

@@ -273,6 +273,7 @@ impl Worker {
             shared.next_generation(),
             token.clone(),
             !race,
+            shared.telling(),
         ));
         // Counts the future as live before the slot is visible, so a shutdown that sees the slot
         // also waits for its future.
