@@ -173,6 +173,14 @@ impl Registry {
         self.map.get(id.as_bytes()).map(|entry| entry.value().status())
     }
 
+    /// The settled status of `id`, or its slot if it is not settled yet (for `wait`: a finished
+    /// task costs no reference count).
+    pub(crate) fn settled_or_slot(&self, id: &str) -> Option<Result<TaskStatus, Arc<Slot>>> {
+        let entry = self.map.get(id.as_bytes())?;
+        let slot = entry.value();
+        Some(slot.settled().ok_or_else(|| Arc::clone(slot)))
+    }
+
     /// The slot registered under `id`.
     pub(crate) fn slot(&self, id: &str) -> Option<Arc<Slot>> {
         self.map.get(id.as_bytes()).map(|entry| Arc::clone(entry.value()))
@@ -197,11 +205,13 @@ impl Registry {
     /// Every slot whose status index passes `keep`. Guards are held one shard at a time and all
     /// are gone before this returns.
     pub(crate) fn slots(&self, mut keep: impl FnMut(u8) -> bool) -> Vec<Arc<Slot>> {
-        self.map
-            .iter()
-            .filter(|entry| keep(entry.value().status_index()))
-            .map(|entry| Arc::clone(entry.value()))
-            .collect()
+        let mut slots = Vec::with_capacity(self.map.len());
+        for entry in self.map.iter() {
+            if keep(entry.value().status_index()) {
+                slots.push(Arc::clone(entry.value()));
+            }
+        }
+        slots
     }
 
     /// Every pending or running slot.

@@ -10,6 +10,7 @@ use std::task::Poll;
 
 use crate::sync::atomic::Ordering;
 use crate::sync::tokio;
+use crate::sync::tokio::sync::{Semaphore, SemaphorePermit};
 use crate::sync::tokio_util::sync::CancellationToken;
 
 use crate::shared::{Shared, Start};
@@ -101,20 +102,11 @@ where
 
     let _permit = match shared.semaphore() {
         None => None,
-        Some(semaphore) => {
-            let waiting = shared.waiting_for_permit();
-            waiting.fetch_add(1, Ordering::Relaxed);
-            let permit = tokio::select! {
-                biased;
-                () = token.cancelled() => None,
-                permit = semaphore.acquire() => permit.ok(),
-            };
-            waiting.fetch_sub(1, Ordering::Relaxed);
-            match permit {
-                Some(permit) => Some(permit),
-                None => return Some(TaskStatus::Cancelled),
-            }
-        }
+        // Boxed, so that a worker without a limit does not carry the wait's room in every task.
+        Some(semaphore) => match Box::pin(permit(shared, semaphore, &token)).await {
+            Some(permit) => Some(permit),
+            None => return Some(TaskStatus::Cancelled),
+        },
     };
 
     match shared.start(slot, token.is_cancelled()) {
@@ -161,6 +153,23 @@ where
     } else {
         Some(status)
     }
+}
+
+/// Waits for a concurrency permit, or for the task to be cancelled first (`None`).
+async fn permit<'a>(
+    shared: &Shared,
+    semaphore: &'a Semaphore,
+    token: &CancellationToken,
+) -> Option<SemaphorePermit<'a>> {
+    let waiting = shared.waiting_for_permit();
+    waiting.fetch_add(1, Ordering::Relaxed);
+    let permit = tokio::select! {
+        biased;
+        () = token.cancelled() => None,
+        permit = semaphore.acquire() => permit.ok(),
+    };
+    waiting.fetch_sub(1, Ordering::Relaxed);
+    permit
 }
 
 /// Records how the task ended on its span (the current one: the task's future is instrumented

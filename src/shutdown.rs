@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::sync::tokio;
 use crate::sync::tokio::time::Instant;
 
-use crate::report::{ShutdownReport, TaskOutcome, TaskReport};
+use crate::report::{ShutdownReport, TaskOutcome};
 use crate::shared::Shared;
 use crate::slot::Slot;
 
@@ -29,11 +29,9 @@ pub(crate) fn begin(shared: &Shared) -> Option<Vec<Arc<Slot>>> {
 
 /// Waits for every drained task, all against one deadline, aborting those still running at it;
 /// then publishes the report.
-pub(crate) async fn drain(shared: Arc<Shared>, mut live: Vec<Arc<Slot>>, timeout: Duration) {
+pub(crate) async fn drain(shared: Arc<Shared>, live: Vec<Arc<Slot>>, timeout: Duration) {
     let started = Instant::now();
     tracing::info!(tasks = live.len(), ?timeout, "worker shutting down");
-    // Sorted for the report while the tasks wind down.
-    live.sort_unstable_by(|a, b| a.id().cmp(b.id()));
 
     let in_time = tokio::time::timeout_at(started + timeout, shared.tracker.wait())
         .await
@@ -44,8 +42,8 @@ pub(crate) async fn drain(shared: Arc<Shared>, mut live: Vec<Arc<Slot>>, timeout
         shared.tracker.wait().await;
     }
 
-    let tasks: Vec<TaskReport> = live
-        .iter()
+    let drained: Vec<(Arc<Slot>, TaskOutcome)> = live
+        .into_iter()
         .enumerate()
         .map(|(index, slot)| {
             let outcome = if aborted.get(index) == Some(&true) && slot.was_dropped() {
@@ -54,24 +52,16 @@ pub(crate) async fn drain(shared: Arc<Shared>, mut live: Vec<Arc<Slot>>, timeout
                 TaskOutcome::from_status(slot.status())
             };
             tracing::debug!(task_id = %slot.id(), ?outcome, "task stopped");
-            TaskReport {
-                id: slot.id().to_owned(),
-                outcome,
-            }
+            (slot, outcome)
         })
         .collect();
-    drop(live);
-
-    let report = ShutdownReport {
-        tasks: tasks.into(),
-        elapsed: started.elapsed(),
-    };
+    let report = ShutdownReport::new(drained, started.elapsed());
     tracing::info!(
         completed = report.completed(),
         failed = report.failed(),
         cancelled = report.cancelled(),
         aborted = report.aborted(),
-        elapsed = ?report.elapsed,
+        elapsed = ?report.elapsed(),
         "worker stopped"
     );
     shared.config.observers.shutdown(&report);

@@ -455,7 +455,10 @@ impl Worker {
     ///
     /// Cancel safe: dropping the future has no effect on the task.
     pub async fn wait(&self, id: &str) -> Option<TaskStatus> {
-        let slot = self.inner.shared.registry.slot(id)?;
+        let slot = match self.inner.shared.registry.settled_or_slot(id)? {
+            Ok(status) => return Some(status),
+            Err(slot) => slot,
+        };
         match slot.handles() {
             None => Some(slot.status()),
             Some(handles) => Some(slot.wait(&handles.waiters).await),
