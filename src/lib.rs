@@ -67,6 +67,8 @@ mod info;
 mod latch;
 mod observe;
 mod progress;
+#[cfg(feature = "redis")]
+mod redis;
 mod registry;
 mod report;
 mod run;
@@ -82,6 +84,11 @@ pub use error::{CancelError, SubmitError};
 pub use info::{Health, TaskEvent, TaskInfo};
 pub use observe::{Observer, Transition};
 pub use progress::Progress;
+#[cfg(feature = "redis")]
+pub use crate::redis::{
+    ClusterError, ClusterJob, ClusterStatus, InvalidCursor, MirrorBuilder, MirrorHealth, MirrorObserver, Page,
+    PageCursor, RedisMirror, DEFAULT_LEASE, DEFAULT_NAMESPACE, DEFAULT_QUEUE_CAPACITY, DEFAULT_RETENTION,
+};
 pub use report::{ShutdownReport, TaskOutcome, TaskReport};
 pub use status::TaskStatus;
 pub use worker::Worker;
