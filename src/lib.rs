@@ -78,17 +78,18 @@ mod sync;
 mod times;
 mod worker;
 
+#[cfg(feature = "redis")]
+pub use crate::redis::{
+    ClusterError, ClusterJob, ClusterStatus, InvalidCursor, MirrorBuilder, MirrorHealth, MirrorObserver,
+    Page, PageCursor, RedisMirror, DEFAULT_LEASE, DEFAULT_NAMESPACE, DEFAULT_QUEUE_CAPACITY,
+    DEFAULT_RETENTION,
+};
 pub use builder::{WorkerBuilder, DEFAULT_TIMEOUT};
 pub use context::TaskContext;
 pub use error::{CancelError, SubmitError};
 pub use info::{Health, TaskEvent, TaskInfo};
 pub use observe::{Observer, Transition};
 pub use progress::Progress;
-#[cfg(feature = "redis")]
-pub use crate::redis::{
-    ClusterError, ClusterJob, ClusterStatus, InvalidCursor, MirrorBuilder, MirrorHealth, MirrorObserver, Page,
-    PageCursor, RedisMirror, DEFAULT_LEASE, DEFAULT_NAMESPACE, DEFAULT_QUEUE_CAPACITY, DEFAULT_RETENTION,
-};
 pub use report::{ShutdownReport, TaskOutcome, TaskReport};
 pub use status::TaskStatus;
 pub use worker::Worker;

@@ -45,7 +45,8 @@ pub struct MirrorHealth {
     pub written: u64,
     /// Writes that Redis refused as stale (an older submission or an earlier stage).
     pub fenced: u64,
-    /// Times the queue was full and a re-sync from the registry was scheduled.
+    /// Transitions not queued because the queue was full (each schedules a re-sync from the
+    /// registry, which covers them).
     pub overflows: u64,
     /// Re-syncs done (after an overflow, or after Redis lost the lease: an expiry or a restart).
     pub resyncs: u64,
@@ -64,6 +65,8 @@ pub struct MirrorHealth {
 pub(crate) struct HealthCell {
     pub(crate) connected: AtomicBool,
     pub(crate) lease_held: AtomicBool,
+    /// The lease was held at least once by this run.
+    pub(crate) ever_held: AtomicBool,
     pub(crate) written: AtomicU64,
     pub(crate) fenced: AtomicU64,
     pub(crate) overflows: AtomicU64,
@@ -85,6 +88,7 @@ impl HealthCell {
         Self {
             connected: AtomicBool::new(false),
             lease_held: AtomicBool::new(false),
+            ever_held: AtomicBool::new(false),
             written: AtomicU64::new(0),
             fenced: AtomicU64::new(0),
             overflows: AtomicU64::new(0),

@@ -22,14 +22,12 @@ pub(crate) async fn run(inner: Arc<Inner>, worker: Worker, conn: ConnectionManag
     let renew_every = settings.lease / 3;
     let mut next_renewal = Instant::now();
     let mut next_sample = Instant::now() + settings.progress_interval;
-    let mut held_before = false;
     let mut sampled: HashMap<(Arc<str>, u64), Progress> = HashMap::new();
     loop {
         let now = Instant::now();
         if now >= next_renewal {
             next_renewal = now + renew_every;
-            held_before = renew(&inner, &conn, held_before).await;
-            if held_before {
+            if renew(&inner, &conn).await {
                 read_cancels(&inner, &worker, &conn).await;
             }
         }
@@ -45,9 +43,13 @@ pub(crate) async fn run(inner: Arc<Inner>, worker: Worker, conn: ConnectionManag
 }
 
 /// Renews or takes the lease; returns whether it is held. A lease taken afresh after it was
-/// held (it expired, or Redis restarted and lost it) schedules a re-sync: what Redis knew of
-/// this replica's jobs may be gone or marked lost.
-async fn renew(inner: &Inner, conn: &ConnectionManager, held_before: bool) -> bool {
+/// held once (it expired, or Redis restarted and lost it) schedules a re-sync: what Redis knew
+/// of this replica's jobs may be gone or marked lost.
+///
+/// The writer calls it too, before it writes while the lease is not held: a record must not
+/// reach Redis before its replica's lease, or readers would report it lost.
+pub(crate) async fn renew(inner: &Inner, conn: &ConnectionManager) -> bool {
+    let ever_held = inner.link.health.ever_held.load(Ordering::Acquire);
     let health = &inner.link.health;
     let keys = &inner.keys;
     let lease_key = keys.lease(&inner.replica_hash);
@@ -69,35 +71,41 @@ async fn renew(inner: &Inner, conn: &ConnectionManager, held_before: bool) -> bo
     let held = match result {
         Ok(1) => true,
         Ok(0) => {
-            if held_before {
+            if ever_held {
                 tracing::warn!(replica = %inner.settings.replica, "redis mirror: the lease had expired or was lost; re-syncing");
+                inner.link.request_resync();
             }
-            // The first time too: transitions may have been dropped before Redis was reachable.
-            inner.link.request_resync();
             true
         }
         Ok(_) => {
             health.error(
                 "take the lease",
-                &format!("replica name {:?} is held by another process", inner.settings.replica),
+                &format!(
+                    "replica name {:?} is held by another process",
+                    inner.settings.replica
+                ),
             );
             false
         }
         Err(_) => false,
     };
-    health.lease_held.store(held, Ordering::Relaxed);
+    health.lease_held.store(held, Ordering::Release);
+    if held {
+        health.ever_held.store(true, Ordering::Release);
+    }
     held
 }
 
 /// Applies the cancel requests stored for this replica run, then removes them.
 async fn read_cancels(inner: &Inner, worker: &Worker, conn: &ConnectionManager) {
     let key = inner.keys.cancels(&inner.replica_hash, &inner.incarnation);
-    let requests: redis::RedisResult<HashMap<String, String>> = retry(&inner.link.health, "read cancel requests", || {
-        let mut conn = conn.clone();
-        let key = key.clone();
-        async move { redis::cmd("HGETALL").arg(key).query_async(&mut conn).await }
-    })
-    .await;
+    let requests: redis::RedisResult<HashMap<String, String>> =
+        retry(&inner.link.health, "read cancel requests", || {
+            let mut conn = conn.clone();
+            let key = key.clone();
+            async move { redis::cmd("HGETALL").arg(key).query_async(&mut conn).await }
+        })
+        .await;
     let Ok(requests) = requests else { return };
     if requests.is_empty() {
         return;
@@ -139,7 +147,9 @@ fn sample_progress(inner: &Inner, worker: &Worker, sampled: &mut HashMap<(Arc<st
     let running = worker.tasks_where(|status| *status == TaskStatus::Running);
     let mut seen = HashMap::with_capacity(running.len());
     for info in running {
-        let Some(progress) = info.progress.clone() else { continue };
+        let Some(progress) = info.progress.clone() else {
+            continue;
+        };
         let key = (Arc::<str>::from(info.id.as_str()), info.generation);
         if sampled.get(&key) != Some(&progress) {
             inner.link.send(Update::from_info(info, false));

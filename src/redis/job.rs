@@ -194,8 +194,8 @@ impl ClusterJob {
         let done = number("pd")?;
         let total = number("pt")?;
         let message = text("pm")?;
-        let progress = (fraction.is_some() || done.is_some() || total.is_some() || message.is_some())
-            .then(|| {
+        let progress =
+            (fraction.is_some() || done.is_some() || total.is_some() || message.is_some()).then(|| {
                 let mut progress = Progress::default();
                 progress.fraction = fraction;
                 progress.done = done;

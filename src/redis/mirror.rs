@@ -257,14 +257,24 @@ impl RedisMirror {
             return Err(already());
         }
         let mut tasks = vec![
-            tokio::spawn(writer::run(Arc::clone(inner), worker.clone(), conn.clone(), receiver, flushed_tx)),
+            tokio::spawn(writer::run(
+                Arc::clone(inner),
+                worker.clone(),
+                conn.clone(),
+                receiver,
+                flushed_tx,
+            )),
             tokio::spawn(heartbeat::run(Arc::clone(inner), worker.clone(), conn.clone())),
             tokio::spawn(trimmer::run(Arc::clone(inner), conn)),
         ];
         if inner.settings.listen_for_cancels {
             tasks.push(tokio::spawn(listener::run(Arc::clone(inner), worker.clone())));
         }
-        *inner.running()?.tasks.lock().unwrap_or_else(PoisonError::into_inner) = tasks;
+        *inner
+            .running()?
+            .tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = tasks;
         tracing::info!(
             namespace = %inner.settings.namespace,
             replica = %inner.settings.replica,
@@ -292,7 +302,8 @@ impl RedisMirror {
     /// Only reads; cancel safe.
     pub async fn job(&self, id: &str) -> Result<Option<ClusterJob>, ClusterError> {
         let running = self.inner.running()?;
-        self.bounded(query::job(&self.inner, running.conn.clone(), id)).await
+        self.bounded(query::job(&self.inner, running.conn.clone(), id))
+            .await
     }
 
     /// One page of the namespace's jobs, oldest submission first: up to `limit` (clamped to
@@ -327,8 +338,13 @@ impl RedisMirror {
     /// Only reads; cancel safe.
     pub async fn jobs(&self, after: Option<&PageCursor>, limit: usize) -> Result<Page, ClusterError> {
         let running = self.inner.running()?;
-        self.bounded(query::page(&self.inner, running.conn.clone(), after, limit.clamp(1, 1000)))
-            .await
+        self.bounded(query::page(
+            &self.inner,
+            running.conn.clone(),
+            after,
+            limit.clamp(1, 1000),
+        ))
+        .await
     }
 
     /// Cancels the job `id` wherever it runs, and waits up to `wait` for its final status.
@@ -363,13 +379,21 @@ impl RedisMirror {
             return match worker.task_info(id) {
                 Some(info) if info.generation == job.generation => {
                     let _ = tokio::time::timeout(wait, worker.cancel(id)).await;
-                    Ok(worker.task_info(id).map(|info| self.local_job(info)).or(Some(job)))
+                    Ok(worker
+                        .task_info(id)
+                        .map(|info| self.local_job(info))
+                        .or(Some(job)))
                 }
                 _ => Ok(Some(job)),
             };
         }
-        self.bounded(query::request_cancel(inner, running.conn.clone(), &job, CANCEL_FLAG_TTL))
-            .await?;
+        self.bounded(query::request_cancel(
+            inner,
+            running.conn.clone(),
+            &job,
+            CANCEL_FLAG_TTL,
+        ))
+        .await?;
         let deadline = tokio::time::Instant::now() + wait;
         let mut last = job;
         loop {
@@ -447,7 +471,10 @@ impl RedisMirror {
         inner.stop.cancel();
         let tasks = std::mem::take(&mut *running.tasks.lock().unwrap_or_else(PoisonError::into_inner));
         for task in tasks {
-            if tokio::time::timeout_at(deadline, async { task.await.ok() }).await.is_err() {
+            if tokio::time::timeout_at(deadline, async { task.await.ok() })
+                .await
+                .is_err()
+            {
                 break;
             }
         }
@@ -456,7 +483,8 @@ impl RedisMirror {
             tracing::warn!(unwritten, ?timeout, "redis mirror closed without flushing");
             return Err(ClusterError::Unflushed { timeout, unwritten });
         }
-        let released = tokio::time::timeout_at(deadline, heartbeat::release(inner, running.conn.clone())).await;
+        let released =
+            tokio::time::timeout_at(deadline, heartbeat::release(inner, running.conn.clone())).await;
         inner.link.health.lease_held.store(false, Ordering::Relaxed);
         match released {
             Ok(Ok(())) => {

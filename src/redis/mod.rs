@@ -31,7 +31,9 @@ mod trimmer;
 mod update;
 mod writer;
 
-pub use builder::{MirrorBuilder, DEFAULT_LEASE, DEFAULT_NAMESPACE, DEFAULT_QUEUE_CAPACITY, DEFAULT_RETENTION};
+pub use builder::{
+    MirrorBuilder, DEFAULT_LEASE, DEFAULT_NAMESPACE, DEFAULT_QUEUE_CAPACITY, DEFAULT_RETENTION,
+};
 pub use error::ClusterError;
 pub use health::MirrorHealth;
 pub use job::{ClusterJob, ClusterStatus};

@@ -31,8 +31,8 @@ impl Link {
         match self.queue.try_send(update) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
+                self.health.overflows.fetch_add(1, Ordering::Relaxed);
                 if !self.resync.swap(true, Ordering::AcqRel) {
-                    self.health.overflows.fetch_add(1, Ordering::Relaxed);
                     self.wake.notify_one();
                 }
             }

@@ -19,7 +19,10 @@ use crate::redis::page::{Page, PageCursor};
 /// Whether `error` is about the connection (worth a retry, and a sign of trouble for health),
 /// rather than about the command.
 pub(crate) fn is_connection(error: &RedisError) -> bool {
-    error.is_io_error() || error.is_timeout() || error.is_connection_dropped() || error.is_unrecoverable_error()
+    error.is_io_error()
+        || error.is_timeout()
+        || error.is_connection_dropped()
+        || error.is_unrecoverable_error()
 }
 
 /// Runs `command` and retries it twice if the connection broke, noting the outcome in `health`.
@@ -63,7 +66,11 @@ fn record_error(id: &str, error: RedisError) -> ClusterError {
     }
 }
 
-pub(crate) async fn job(inner: &Inner, conn: ConnectionManager, id: &str) -> Result<Option<ClusterJob>, ClusterError> {
+pub(crate) async fn job(
+    inner: &Inner,
+    conn: ConnectionManager,
+    id: &str,
+) -> Result<Option<ClusterJob>, ClusterError> {
     let key = inner.keys.job(&digest(id));
     let fields: HashMap<String, Vec<u8>> = retry(&inner.link.health, "read a job", || {
         let mut conn = conn.clone();

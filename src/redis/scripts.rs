@@ -107,9 +107,11 @@ redis.call('DEL', KEYS[3], KEYS[4])
 return 1
 ";
 
-/// Marks one unfinished job of a replica run `lost` if that run's lease is gone.
+/// Marks one unfinished job of a replica run `lost` if that run's lease is gone (or, with
+/// `force`, because its owner no longer has the task: it ended while its transitions were
+/// dropped, and was removed before the re-sync).
 ///
-/// `KEYS`: job, lease, expiry, owned. `ARGV`: rep, inc, retention ms, member.
+/// `KEYS`: job, lease, expiry, owned. `ARGV`: rep, inc, retention ms, member, force ('1').
 /// Returns 1 (marked), 0 (not: alive, finished, or owned by another run now).
 pub(crate) const MARK_LOST: &str = r"
 local cur = redis.call('HMGET', KEYS[1], 'rep', 'inc', 'stage')
@@ -118,7 +120,7 @@ if cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] or not stage or stage >= 2 then
   redis.call('SREM', KEYS[4], ARGV[4])
   return 0
 end
-if redis.call('GET', KEYS[2]) == ARGV[2] then return 0 end
+if ARGV[5] ~= '1' and redis.call('GET', KEYS[2]) == ARGV[2] then return 0 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ret = tonumber(ARGV[3])

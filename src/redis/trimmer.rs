@@ -24,9 +24,13 @@ pub(crate) async fn run(inner: Arc<Inner>, conn: ConnectionManager) {
             _ = tick.tick() => {}
             () = inner.stop.cancelled() => return,
         }
-        // Errors are in the health already; the next tick tries again.
-        let _ = trim(&inner, &conn).await;
-        let _ = sweep(&inner, &conn).await;
+        // The next tick tries again.
+        if let Err(error) = trim(&inner, &conn).await {
+            inner.link.health.error("trim the index", &error);
+        }
+        if let Err(error) = sweep(&inner, &conn).await {
+            inner.link.health.error("look for dead replicas", &error);
+        }
     }
 }
 
@@ -46,7 +50,12 @@ pub(crate) async fn trim(inner: &Inner, conn: &ConnectionManager) -> redis::Redi
         let due: Vec<String> = retry(health, "list expired jobs", || {
             let mut conn = conn.clone();
             let mut cmd = redis::cmd("ZRANGEBYSCORE");
-            cmd.arg(&expiry).arg("-inf").arg(now_ms).arg("LIMIT").arg(0).arg(BATCH);
+            cmd.arg(&expiry)
+                .arg("-inf")
+                .arg(now_ms)
+                .arg("LIMIT")
+                .arg(0)
+                .arg(BATCH);
             async move { cmd.query_async(&mut conn).await }
         })
         .await?;
@@ -92,7 +101,9 @@ pub(crate) async fn sweep(inner: &Inner, conn: &ConnectionManager) -> redis::Red
     let retention_ms = u64::try_from(inner.settings.retention.as_millis()).unwrap_or(u64::MAX);
     let mut marked = 0;
     for (field, name) in runs {
-        let Some((replica_hash, incarnation)) = field.split_once(':') else { continue };
+        let Some((replica_hash, incarnation)) = field.split_once(':') else {
+            continue;
+        };
         let lease_key = keys.lease(replica_hash);
         let lease: Option<String> = retry(health, "read a lease", || {
             let mut conn = conn.clone();
@@ -131,7 +142,8 @@ pub(crate) async fn sweep(inner: &Inner, conn: &ConnectionManager) -> redis::Red
                             .arg(&name)
                             .arg(incarnation)
                             .arg(retention_ms)
-                            .arg(member),
+                            .arg(member)
+                            .arg("0"),
                     );
                 }
                 async move { pipe.query_async(&mut conn).await }

@@ -4,6 +4,7 @@
 //! so per task the states arrive in order and none is skipped; the fence makes a replay
 //! harmless. A scheduled re-sync writes a snapshot of the whole registry the same way.
 
+use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +17,7 @@ use crate::redis::keys::digest;
 use crate::redis::mirror::Inner;
 use crate::redis::query::is_connection;
 use crate::redis::update::{coalesce, Update};
+use crate::status::TaskStatus;
 use crate::worker::Worker;
 
 /// Updates per pipeline.
@@ -73,11 +75,23 @@ pub(crate) async fn run(
     }
 }
 
-/// Writes a snapshot of every task in the registry. `false` if the mirror stopped meanwhile.
+/// Writes a snapshot of every task in the registry, then reconciles: a record this run owns
+/// that is unfinished in Redis but whose task is not in the snapshot ended while its
+/// transitions were dropped and was removed before the snapshot; its end is unknown, so it is
+/// marked lost rather than left pending forever. (Nothing else is written meanwhile: the
+/// writer is the only one, so every such record was written before the snapshot was taken.)
+/// `false` if the mirror stopped meanwhile.
 async fn resync(inner: &Inner, worker: &Worker, conn: &ConnectionManager) -> bool {
     let snapshot = worker.tasks();
-    tracing::info!(tasks = snapshot.len(), "redis mirror: re-syncing from the registry");
-    let mut updates: Vec<Update> = snapshot.into_iter().map(|info| Update::from_info(info, true)).collect();
+    tracing::info!(
+        tasks = snapshot.len(),
+        "redis mirror: re-syncing from the registry"
+    );
+    let known: HashSet<String> = snapshot.iter().map(|info| digest(&info.id)).collect();
+    let mut updates: Vec<Update> = snapshot
+        .into_iter()
+        .map(|info| Update::from_info(info, true))
+        .collect();
     while !updates.is_empty() {
         let rest = updates.split_off(updates.len().min(BATCH));
         if !write(inner, worker, conn, updates).await {
@@ -85,27 +99,102 @@ async fn resync(inner: &Inner, worker: &Worker, conn: &ConnectionManager) -> boo
         }
         updates = rest;
     }
+    let mut backoff = Duration::from_millis(50);
+    while let Err(error) = reconcile(inner, conn, &known).await {
+        inner.link.health.error("reconcile after a re-sync", &error);
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = inner.stop.cancelled() => return false,
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
     inner.link.health.resyncs.fetch_add(1, Ordering::Relaxed);
     true
+}
+
+/// Marks lost the unfinished records this run owns whose tasks are not in `known`.
+async fn reconcile(
+    inner: &Inner,
+    conn: &ConnectionManager,
+    known: &HashSet<String>,
+) -> redis::RedisResult<()> {
+    let keys = &inner.keys;
+    let owned = keys.owned(&inner.replica_hash, &inner.incarnation);
+    let mut conn = conn.clone();
+    let members: Vec<String> = redis::cmd("SMEMBERS").arg(&owned).query_async(&mut conn).await?;
+    let gone: Vec<&String> = members.iter().filter(|member| !known.contains(*member)).collect();
+    let retention_ms = u64::try_from(inner.settings.retention.as_millis()).unwrap_or(u64::MAX);
+    for chunk in gone.chunks(BATCH) {
+        let mut pipe = redis::pipe();
+        pipe.load_script(&inner.scripts.mark_lost).ignore();
+        for member in chunk {
+            pipe.invoke_script(
+                inner
+                    .scripts
+                    .mark_lost
+                    .key(keys.job(member))
+                    .key(keys.lease(&inner.replica_hash))
+                    .key(keys.expiry())
+                    .key(&owned)
+                    .arg(&inner.settings.replica)
+                    .arg(&inner.incarnation)
+                    .arg(retention_ms)
+                    .arg(*member)
+                    .arg("1"),
+            );
+        }
+        pipe.query_async::<()>(&mut conn).await?;
+    }
+    if !gone.is_empty() {
+        tracing::warn!(
+            jobs = gone.len(),
+            "redis mirror: jobs that ended while their transitions were dropped are marked lost"
+        );
+    }
+    Ok(())
 }
 
 /// Writes `updates` in one pipeline, retrying until Redis takes them. `false` if the mirror
 /// stopped first.
 async fn write(inner: &Inner, worker: &Worker, conn: &ConnectionManager, mut updates: Vec<Update>) -> bool {
-    // A terminal transition carries no progress: take the final one from the registry.
-    for update in &mut updates {
-        if update.status.stage() == 3 && update.progress.is_none() {
-            update.progress = worker
-                .task_info(&update.id)
-                .filter(|info| info.generation == update.generation)
-                .and_then(|info| info.progress);
+    // Bring each update up to date with the registry: a terminal one takes the final progress
+    // (a transition carries none); an unfinished one whose task has finished since becomes
+    // that final state (so a record that expired meanwhile is not brought back unfinished);
+    // one whose task is gone (removed, or re-submitted) is dropped: its end follows in the
+    // queue, or a re-sync covers it.
+    updates.retain_mut(|update| {
+        let current = worker
+            .task_info(&update.id)
+            .filter(|info| info.generation == update.generation);
+        match current {
+            Some(info) if update.status.stage() == 3 => {
+                if update.progress.is_none() {
+                    update.progress = info.progress;
+                }
+                true
+            }
+            Some(info) => {
+                if info.status.is_terminal()
+                    || (update.status.stage() == 0 && info.status == TaskStatus::Running)
+                {
+                    *update = Update::from_info(info, update.reclaim);
+                }
+                true
+            }
+            None => update.status.stage() == 3,
         }
+    });
+    if updates.is_empty() {
+        return true;
     }
     let pipe = pipeline(inner, &updates);
     let health = &inner.link.health;
     let mut backoff = Duration::from_millis(50);
     loop {
         let mut conn = conn.clone();
+        if !health.lease_held.load(Ordering::Acquire) {
+            crate::redis::heartbeat::renew(inner, &conn).await;
+        }
         match pipe.query_async::<Vec<i64>>(&mut conn).await {
             Ok(results) => {
                 health.ok();
@@ -166,11 +255,19 @@ fn pipeline(inner: &Inner, updates: &[Update]) -> redis::Pipeline {
             .arg(optional(update.finished_ms))
             .arg(retention_ms)
             .arg(if progress.is_some() { "1" } else { "0" })
-            .arg(progress.and_then(|p| p.fraction).map_or_else(String::new, |f| f.to_string()))
+            .arg(
+                progress
+                    .and_then(|p| p.fraction)
+                    .map_or_else(String::new, |f| f.to_string()),
+            )
             .arg(optional(progress.and_then(|p| p.done)))
             .arg(optional(progress.and_then(|p| p.total)))
             .arg(progress.and_then(|p| p.message.as_deref()).unwrap_or(""))
-            .arg(if progress.is_some_and(|p| p.message.is_some()) { "1" } else { "0" })
+            .arg(if progress.is_some_and(|p| p.message.is_some()) {
+                "1"
+            } else {
+                "0"
+            })
             .arg(if update.reclaim { "1" } else { "0" });
     }
     pipe
