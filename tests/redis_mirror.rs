@@ -85,6 +85,16 @@ async fn blocked(worker: &Worker, id: &str, release: &Arc<Notify>) {
         .expect("submit");
 }
 
+/// Every future of the API can be spawned (is `Send`), checked at compile time.
+#[allow(dead_code, clippy::let_underscore_future)]
+fn futures_are_send(mirror: &RedisMirror) {
+    fn send<T: Send>(_: T) {}
+    send(mirror.job("x"));
+    send(mirror.jobs(None, 10));
+    send(mirror.cancel("x", SOON));
+    send(mirror.close(SOON));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_transition_reaches_redis_and_the_namespace_lists() {
     let Some(redis) = RedisServer::shared("every_transition_reaches_redis_and_the_namespace_lists") else {

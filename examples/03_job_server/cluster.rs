@@ -87,7 +87,7 @@ pub(crate) async fn close(mirror: &RedisMirror) {
 async fn show_job(State(cluster): State<Cluster>, id: Result<Path<String>, PathRejection>) -> Response {
     let id = match job_id(id) {
         Ok(id) => id,
-        Err(response) => return response,
+        Err(reason) => return error(StatusCode::BAD_REQUEST, reason),
     };
     if let Some(info) = cluster.worker.task_info(&id) {
         return Json(JobView::from(cluster.mirror.local_job(info))).into_response();
@@ -103,7 +103,7 @@ async fn show_job(State(cluster): State<Cluster>, id: Result<Path<String>, PathR
 async fn cancel_job(State(cluster): State<Cluster>, id: Result<Path<String>, PathRejection>) -> Response {
     let id = match job_id(id) {
         Ok(id) => id,
-        Err(response) => return response,
+        Err(reason) => return error(StatusCode::BAD_REQUEST, reason),
     };
     let worker = &cluster.worker;
     if worker.has_task(&id) {
@@ -188,13 +188,11 @@ async fn health(State(cluster): State<Cluster>) -> Response {
     (status, Json(body)).into_response()
 }
 
-fn job_id(id: Result<Path<String>, PathRejection>) -> Result<String, Response> {
-    let Path(id) = id.map_err(|rejection| error(StatusCode::BAD_REQUEST, rejection.body_text()))?;
+/// The id from the path, or why it cannot be a job id (`400`).
+fn job_id(id: Result<Path<String>, PathRejection>) -> Result<String, String> {
+    let Path(id) = id.map_err(|rejection| rejection.body_text())?;
     if id.len() > MAX_ID_BYTES {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
-            format!("not a job id: longer than {MAX_ID_BYTES} bytes"),
-        ));
+        return Err(format!("not a job id: longer than {MAX_ID_BYTES} bytes"));
     }
     Ok(id)
 }

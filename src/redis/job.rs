@@ -194,14 +194,12 @@ impl ClusterJob {
         let done = number("pd")?;
         let total = number("pt")?;
         let message = text("pm")?;
-        let progress =
-            (fraction.is_some() || done.is_some() || total.is_some() || message.is_some()).then(|| {
-                let mut progress = Progress::default();
-                progress.fraction = fraction;
-                progress.done = done;
-                progress.total = total;
-                progress.message = message;
-                progress
+        let progress = (fraction.is_some() || done.is_some() || total.is_some() || message.is_some())
+            .then_some(Progress {
+                fraction,
+                done,
+                total,
+                message,
             });
         let missing = |name: &str| malformed(format!("field {name:?} is missing"));
         Ok(Some(Self {

@@ -167,6 +167,7 @@ impl RedisMirror {
         let link = Arc::new(Link {
             queue,
             resync: Default::default(),
+            resyncing: Default::default(),
             wake: Notify::new(),
             health: HealthCell::new(),
         });
@@ -437,7 +438,7 @@ impl RedisMirror {
             &self.inner.settings.replica,
             link.depth(),
             self.inner.settings.queue_capacity,
-            link.resync.load(Ordering::Acquire),
+            link.needs_resync(),
         )
     }
 
@@ -467,7 +468,11 @@ impl RedisMirror {
         let deadline = tokio::time::Instant::now() + timeout;
         writer::begin_close(inner);
         let mut flushed = running.flushed.clone();
-        let done = tokio::time::timeout_at(deadline, flushed.wait_for(|done| *done)).await;
+        // (Not holding the watch's `Ref` across the awaits below, or this future is not `Send`.)
+        let flushed = matches!(
+            tokio::time::timeout_at(deadline, flushed.wait_for(|done| *done)).await,
+            Ok(Ok(_))
+        );
         inner.stop.cancel();
         let tasks = std::mem::take(&mut *running.tasks.lock().unwrap_or_else(PoisonError::into_inner));
         for task in tasks {
@@ -478,7 +483,7 @@ impl RedisMirror {
                 break;
             }
         }
-        if !matches!(done, Ok(Ok(_))) {
+        if !flushed {
             let unwritten = inner.link.depth();
             tracing::warn!(unwritten, ?timeout, "redis mirror closed without flushing");
             return Err(ClusterError::Unflushed { timeout, unwritten });

@@ -20,6 +20,8 @@ pub(crate) struct Link {
     pub(crate) queue: mpsc::Sender<Update>,
     /// Set when an update could not be queued: the writer re-syncs from the registry.
     pub(crate) resync: AtomicBool,
+    /// A re-sync is being written.
+    pub(crate) resyncing: AtomicBool,
     /// Wakes the writer for a re-sync or the close.
     pub(crate) wake: Notify,
     pub(crate) health: HealthCell,
@@ -44,6 +46,11 @@ impl Link {
     pub(crate) fn request_resync(&self) {
         self.resync.store(true, Ordering::Release);
         self.wake.notify_one();
+    }
+
+    /// A re-sync is scheduled or under way.
+    pub(crate) fn needs_resync(&self) -> bool {
+        self.resync.load(Ordering::Acquire) || self.resyncing.load(Ordering::Acquire)
     }
 
     /// Transitions waiting to be written.

@@ -41,6 +41,26 @@ pub(crate) async fn run(
     let link = Arc::clone(&inner.link);
     let mut batch = Vec::with_capacity(BATCH);
     loop {
+        if link.resync.load(Ordering::Acquire) {
+            // Re-sync at once rather than after the backlog: everything queued so far is older
+            // than the snapshot about to be taken, so it is only kept where the snapshot cannot
+            // stand for it (the end of a task already removed from the registry).
+            let mut queued = std::mem::take(&mut batch);
+            while queued.len() < inner.settings.queue_capacity {
+                match queue.try_recv() {
+                    Ok(update) => queued.push(update),
+                    Err(_) => break,
+                }
+            }
+            link.resyncing.store(true, Ordering::Release);
+            link.resync.store(false, Ordering::Release);
+            let done = resync(&inner, &worker, &conn, queued).await;
+            link.resyncing.store(false, Ordering::Release);
+            if !done {
+                return;
+            }
+            continue;
+        }
         while batch.len() < BATCH {
             match queue.try_recv() {
                 Ok(update) => batch.push(update),
@@ -48,12 +68,6 @@ pub(crate) async fn run(
             }
         }
         if batch.is_empty() {
-            if link.resync.swap(false, Ordering::AcqRel) {
-                if !resync(&inner, &worker, &conn).await {
-                    return;
-                }
-                continue;
-            }
             if inner.closing.load(Ordering::Acquire) {
                 flushed.send_replace(true);
                 return;
@@ -75,23 +89,33 @@ pub(crate) async fn run(
     }
 }
 
-/// Writes a snapshot of every task in the registry, then reconciles: a record this run owns
+/// Writes a snapshot of every task in the registry (with the ends, among the `queued` updates,
+/// of tasks no longer in it), then reconciles: a record this run owns
 /// that is unfinished in Redis but whose task is not in the snapshot ended while its
 /// transitions were dropped and was removed before the snapshot; its end is unknown, so it is
 /// marked lost rather than left pending forever. (Nothing else is written meanwhile: the
 /// writer is the only one, so every such record was written before the snapshot was taken.)
 /// `false` if the mirror stopped meanwhile.
-async fn resync(inner: &Inner, worker: &Worker, conn: &ConnectionManager) -> bool {
+async fn resync(inner: &Inner, worker: &Worker, conn: &ConnectionManager, queued: Vec<Update>) -> bool {
     let snapshot = worker.tasks();
     tracing::info!(
         tasks = snapshot.len(),
         "redis mirror: re-syncing from the registry"
     );
     let known: HashSet<String> = snapshot.iter().map(|info| digest(&info.id)).collect();
-    let mut updates: Vec<Update> = snapshot
-        .into_iter()
-        .map(|info| Update::from_info(info, true))
+    let submissions: HashSet<(&str, u64)> = snapshot
+        .iter()
+        .map(|info| (info.id.as_str(), info.generation))
         .collect();
+    let ended: Vec<Update> = queued
+        .into_iter()
+        .filter(|update| {
+            update.status.stage() == 3 && !submissions.contains(&(&*update.id, update.generation))
+        })
+        .collect();
+    drop(submissions);
+    let mut updates = coalesce(ended);
+    updates.extend(snapshot.into_iter().map(|info| Update::from_info(info, true)));
     while !updates.is_empty() {
         let rest = updates.split_off(updates.len().min(BATCH));
         if !write(inner, worker, conn, updates).await {
