@@ -1,5 +1,6 @@
 //! [`MirrorBuilder`]: the settings of a [`RedisMirror`].
 
+use std::fmt;
 use std::time::Duration;
 
 use crate::redis::error::ClusterError;
@@ -33,15 +34,36 @@ const MAX_REPLICA_BYTES: usize = 256;
 ///     .retain_finished_for(Duration::from_secs(600))
 ///     .build()?;
 /// assert_eq!(mirror.replica(), "web-1");
+/// // The password stays out of logs:
+/// let builder = RedisMirror::builder("redis://:secret@127.0.0.1:6379");
+/// assert!(!format!("{builder:?}").contains("secret"));
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[must_use = "a builder does nothing until `build` is called"]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub struct MirrorBuilder {
     pub(crate) url: String,
     pub(crate) settings: Settings,
+}
+
+impl fmt::Debug for MirrorBuilder {
+    /// The URL without its password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MirrorBuilder")
+            .field("url", &redacted(&self.url))
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+/// `url` with whatever stands between `://` and `@` (user and password) replaced by `***`.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://***{}", &url[..scheme], &url[at..]),
+        _ => url.to_owned(),
+    }
 }
 
 /// Settings fixed at build time.
