@@ -458,7 +458,7 @@ fn a_dead_replicas_jobs_are_lost_within_two_leases() {
         .unwrap();
     let (_mirror, worker) = doomed.block_on(async {
         let (mirror, worker) = replica(&url, &ns, "doomed", lease);
-        worker.submit("forever", || std::future::pending()).await.unwrap();
+        worker.submit("forever", std::future::pending).await.unwrap();
         (mirror, worker)
     });
     let observer = tokio::runtime::Builder::new_multi_thread()
@@ -571,7 +571,7 @@ async fn close_leaves_every_job_terminal_and_gives_the_lease_back() {
     let (staying, _staying_worker) = replica(&redis.url(), &ns, "staying", Duration::from_secs(10));
     for n in 0..20 {
         worker
-            .submit(format!("job-{n}"), || std::future::pending())
+            .submit(format!("job-{n}"), std::future::pending)
             .await
             .unwrap();
     }
@@ -626,10 +626,7 @@ async fn a_redis_outage_loses_nothing() {
             .await
             .unwrap();
     }
-    worker
-        .submit("cancel-me", || std::future::pending())
-        .await
-        .unwrap();
+    worker.submit("cancel-me", std::future::pending).await.unwrap();
     assert_eq!(worker.cancel("cancel-me").await, Ok(TaskStatus::Cancelled));
     assert!(
         started.elapsed() < Duration::from_millis(500),
