@@ -8,6 +8,7 @@
 
 #![allow(dead_code)] // each test file uses a part of this module
 
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::thread;
@@ -75,7 +76,9 @@ impl RedisServer {
                 !required(),
                 "{test}: redis-server is not installed, and BACKGROUND_WORKER_REDIS_REQUIRED=1"
             );
-            eprintln!(
+            // Straight to stderr, past the test harness's capture, so the skip shows in the run.
+            let _ = writeln!(
+                std::io::stderr(),
                 "SKIPPED {test}: no redis-server on the PATH (install the redis-server package to run it)"
             );
             return None;
