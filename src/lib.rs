@@ -57,8 +57,64 @@
 //! | feature | default | what it adds |
 //! |---------|---------|--------------|
 //! | `serde` | no      | `Serialize` / `Deserialize` for [`TaskStatus`], [`TaskInfo`], [`Progress`], [`Health`], [`TaskEvent`] and [`ShutdownReport`] with its parts |
+//! | `redis` | no      | `RedisMirror`: one job view, cancel and liveness across replicas, through Redis (below); needs Rust 1.88 |
+//! | `redis-tls` | no  | `rediss://` for `redis`, through rustls (ring, webpki roots); a sub-feature because it takes a while to compile |
+//!
+//! # Redis mirror
+//!
+//! With the `redis` feature, `RedisMirror` mirrors a worker's tasks into a Redis namespace, so
+//! that every replica of a service can look up, list and cancel every replica's jobs, and the
+//! jobs of a replica that died are reported `lost` instead of running forever. Redis is a mirror
+//! and a message path, never on the hot path: `submit`, status queries, `cancel` and `shutdown`
+//! never wait for it. See `RedisMirror` for the lifecycle and an example.
+//!
+//! **Key layout.** Every key of namespace `ns` starts with the hash tag `{ns}`, so they all live
+//! in one Redis Cluster slot and every script is valid there. Ids and replica names are data:
+//! they enter keys only as the SHA-1 of their bytes in hex (never escaped, never as they are),
+//! and are stored in the records and checked on every write and read, so no id (`*`, `:`, `{`,
+//! spaces, newlines, 64 KiB) can break the layout or reach another job's record, even through a
+//! hash collision.
+//!
+//! | key | type | holds |
+//! |-----|------|-------|
+//! | `{ns}:job:<sha1(id)>` | hash | the record: `id`, `st` (status), `msg`, `rep` (replica), `inc` (the replica run's incarnation), `gen`, `stage`, `sub`/`start`/`end` (ms, replica clock), `upd` (ms, Redis clock), `pf`/`pd`/`pt`/`pm` (progress); a TTL once finished |
+//! | `{ns}:jobs` | sorted set | every job's id hash, scored by submission (ms): the paged listing |
+//! | `{ns}:expiry` | sorted set | finished jobs' id hashes, scored by their record's expiry (Redis clock): what the trimmer drops from the listing |
+//! | `{ns}:lease:<sha1(replica)>` | string, TTL | the replica run's incarnation, while its lease holds |
+//! | `{ns}:replicas` | hash | `<sha1(replica)>:<incarnation>` → name, for every run that may own unfinished jobs |
+//! | `{ns}:owned:<sha1(replica)>:<incarnation>` | set | that run's unfinished jobs |
+//! | `{ns}:cancel:<sha1(replica)>:<incarnation>` | hash, and a pub/sub channel | cancel requests for that run: id hash → `<generation>:<id>` |
+//!
+//! **Fenced writes.** Every task state is written by one Lua script that compares it with the
+//! stored record, atomically in Redis. Within one submission (same replica run and generation)
+//! only a later stage is written (pending < running < lost < completed / failed / cancelled), so
+//! a terminal record never goes back to running; a higher generation of the same run replaces a
+//! lower one; between different replica runs (an id re-submitted elsewhere), the later submission
+//! wins, by submission time, then replica name, then incarnation. So the old task's late write
+//! never overwrites a re-submitted id's record. Generations are only compared within one run,
+//! where they are ordered; the submission-time rule across replicas relies on their clocks
+//! agreeing to better than the time between the two submissions.
+//!
+//! **Liveness.** Each replica run holds its lease (`lease`, default 10 s, renewed every third of
+//! it, expiry judged by Redis). A reader that finds an unfinished job whose owner's lease is gone
+//! reports it `lost`; the trimmer of any replica then writes `lost` into the record. A replica
+//! that goes through `Worker::shutdown` and then `RedisMirror::close` leaves every job terminal
+//! and releases its lease.
+//!
+//! **Nothing lost.** Transitions wait in a bounded queue while Redis is slow or down, and are
+//! written in order when it answers. Past the bound, the mirror re-syncs from a snapshot of the
+//! registry (`Worker::tasks`), and also whenever it finds its lease gone (an expiry, or a Redis
+//! that restarted empty). A task that ended and was removed from the registry (by its retention)
+//! before such a re-sync is marked `lost` if Redis had it as unfinished: the registry no longer
+//! knows how it ended.
+//!
+//! **Retention.** Finished records expire `retain_finished_for` after they finish (default 10
+//! minutes: give it the worker's own retention); the listing is trimmed on a timer.
 //!
 //! [`CancellationToken`]: tokio_util::sync::CancellationToken
+
+// On docs.rs (nightly, `--cfg docsrs`): show which feature each gated item needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod builder;
 mod config;
@@ -70,6 +126,8 @@ mod info;
 mod latch;
 mod observe;
 mod progress;
+#[cfg(feature = "redis")]
+mod redis;
 mod registry;
 mod report;
 mod retention;
@@ -82,6 +140,12 @@ mod sync;
 mod tracker;
 mod worker;
 
+#[cfg(feature = "redis")]
+pub use crate::redis::{
+    ClusterError, ClusterJob, ClusterStatus, InvalidCursor, MirrorBuilder, MirrorHealth, MirrorObserver,
+    Page, PageCursor, RedisMirror, DEFAULT_LEASE, DEFAULT_NAMESPACE, DEFAULT_QUEUE_CAPACITY,
+    DEFAULT_RETENTION,
+};
 pub use builder::WorkerBuilder;
 pub use config::DEFAULT_TIMEOUT;
 pub use context::TaskContext;

@@ -1,21 +1,49 @@
-//! Settings from the command line and the environment, parsed by hand.
+//! Settings from the command line and the environment, parsed with clap (a flag wins over its
+//! environment variable).
 
 use std::time::Duration;
 
-pub(crate) const USAGE: &str = "\
-usage: 03_job_server [--addr HOST:PORT] [--shutdown-timeout-ms N] [--cancel-timeout-ms N] [--max-concurrent N]
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::Parser;
 
-  --addr HOST:PORT          where to listen (default 127.0.0.1:3000; env PORT sets the port on 127.0.0.1)
-  --shutdown-timeout-ms N   how long running jobs get to stop on SIGTERM (default 5000; env SHUTDOWN_TIMEOUT_MS)
-  --cancel-timeout-ms N     how long DELETE /jobs/{id} waits before aborting (default 5000; env CANCEL_TIMEOUT_MS)
-  --max-concurrent N        jobs running at once, the others wait (default no limit; env MAX_CONCURRENT)
-  -h, --help                print this help";
+pub(crate) const USAGE: &str =
+    "03_job_server [--addr HOST:PORT] [--shutdown-timeout-ms N] [--cancel-timeout-ms N] \
+[--max-concurrent N] [--redis URL] [--replica NAME] [--lease-ms N]";
 
 const DEFAULT_HOST: &str = "127.0.0.1";
 const DEFAULT_PORT: u16 = 3000;
-const DEFAULT_TIMEOUT_MS: u64 = 5_000;
 /// Timeouts above this are refused: an orchestrator kills the process long before.
 const MAX_TIMEOUT_MS: u64 = 10 * 60 * 1_000;
+/// Shortest lease accepted: renewed every third of it, it must outlast a few round trips.
+const MIN_LEASE_MS: u64 = 300;
+
+/// An Axum job service on background-worker.
+#[derive(Debug, Parser)]
+#[command(name = "03_job_server", override_usage = USAGE)]
+struct Cli {
+    /// Where to listen [default: 127.0.0.1:3000; env PORT sets the port on 127.0.0.1]
+    #[arg(long, value_name = "HOST:PORT")]
+    addr: Option<String>,
+    /// How long running jobs get to stop on SIGTERM, in ms
+    #[arg(long, env = "SHUTDOWN_TIMEOUT_MS", value_name = "N", default_value = "5000", value_parser = millis)]
+    shutdown_timeout_ms: Duration,
+    /// How long DELETE /jobs/{id} waits before aborting, in ms
+    #[arg(long, env = "CANCEL_TIMEOUT_MS", value_name = "N", default_value = "5000", value_parser = millis)]
+    cancel_timeout_ms: Duration,
+    /// Jobs running at once, the others wait [default: no limit]
+    #[arg(long, env = "MAX_CONCURRENT", value_name = "N", value_parser = concurrency)]
+    max_concurrent: Option<usize>,
+    /// Mirror jobs to this Redis (redis://[:password@]host[:port][/db], rediss:// for TLS) for
+    /// one job view across replicas [default: none, jobs stay in this process]
+    #[arg(long, env = "REDIS_URL", value_name = "URL", hide_env_values = true)]
+    redis: Option<String>,
+    /// This replica's name in the cluster [default: host name and pid]
+    #[arg(long, env = "REPLICA", value_name = "NAME")]
+    replica: Option<String>,
+    /// The replica's lease in Redis, in ms: its jobs are reported lost this long after it died
+    #[arg(long, env = "LEASE_MS", value_name = "N", default_value = "10000", value_parser = lease)]
+    lease_ms: Duration,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Config {
@@ -23,104 +51,102 @@ pub(crate) struct Config {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) cancel_timeout: Duration,
     pub(crate) max_concurrent: Option<usize>,
+    /// The Redis URL, which may hold a password: never log it.
+    pub(crate) redis: Option<String>,
+    pub(crate) replica: Option<String>,
+    pub(crate) lease: Duration,
 }
 
 #[derive(Debug)]
 pub(crate) enum Parsed {
     Run(Config),
-    Help,
+    /// `--help`: the text to print on stdout.
+    Help(String),
 }
 
 impl Config {
-    /// Reads the flags in `args`, then falls back to the environment through `env`.
-    pub(crate) fn parse(
-        args: impl IntoIterator<Item = String>,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Parsed, String> {
-        let mut addr = None;
-        let mut shutdown_ms = None;
-        let mut cancel_ms = None;
-        let mut max_concurrent = None;
-
-        let mut args = args.into_iter();
-        while let Some(arg) = args.next() {
-            if arg == "-h" || arg == "--help" {
-                return Ok(Parsed::Help);
+    /// Reads the flags in `args` (without the program name), then the environment.
+    pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
+        let args = std::iter::once("03_job_server".to_owned()).chain(args);
+        let cli = match Cli::try_parse_from(args) {
+            Ok(cli) => cli,
+            Err(error) if error.kind() == ErrorKind::DisplayHelp => {
+                return Ok(Parsed::Help(error.to_string()))
             }
-            // Both `--flag value` and `--flag=value`.
-            let (flag, inline) = match arg.split_once('=') {
-                Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value.to_owned())),
-                _ => (arg, None),
-            };
-            let slot = match flag.as_str() {
-                "--addr" => &mut addr,
-                "--shutdown-timeout-ms" => &mut shutdown_ms,
-                "--cancel-timeout-ms" => &mut cancel_ms,
-                "--max-concurrent" => &mut max_concurrent,
-                other => return Err(format!("unknown argument {other:?}")),
-            };
-            let value = match inline.or_else(|| args.next()) {
-                Some(value) => value,
-                None => return Err(format!("{flag} needs a value")),
-            };
-            *slot = Some((flag, value));
-        }
-
-        let addr = match addr {
-            Some((_, addr)) => addr,
-            None => match env("PORT") {
-                Some(port) => {
+            Err(error) => return Err(message(&error)),
+        };
+        let addr = match cli.addr {
+            Some(addr) => addr,
+            None => match std::env::var("PORT") {
+                Ok(port) => {
                     let port: u16 = port
                         .trim()
                         .parse()
                         .map_err(|_| format!("PORT must be a port number, got {port:?}"))?;
                     format!("{DEFAULT_HOST}:{port}")
                 }
-                None => format!("{DEFAULT_HOST}:{DEFAULT_PORT}"),
+                Err(_) => format!("{DEFAULT_HOST}:{DEFAULT_PORT}"),
             },
-        };
-        let shutdown_timeout = millis(shutdown_ms, "SHUTDOWN_TIMEOUT_MS", &env)?;
-        let cancel_timeout = millis(cancel_ms, "CANCEL_TIMEOUT_MS", &env)?;
-        let max_concurrent = match number(max_concurrent, "MAX_CONCURRENT", &env)? {
-            Some((_, 0)) => return Err("the concurrency limit must be at least 1".into()),
-            Some((_, limit)) => Some(usize::try_from(limit).map_err(|_| "concurrency limit too large")?),
-            None => None,
         };
         Ok(Parsed::Run(Self {
             addr,
-            shutdown_timeout,
-            cancel_timeout,
-            max_concurrent,
+            shutdown_timeout: cli.shutdown_timeout_ms,
+            cancel_timeout: cli.cancel_timeout_ms,
+            max_concurrent: cli.max_concurrent,
+            redis: cli.redis.filter(|url| !url.is_empty()),
+            replica: cli.replica,
+            lease: cli.lease_ms,
         }))
     }
 }
 
-/// A timeout in milliseconds from the flag, else the environment, else the default.
-fn millis(
-    flag: Option<(String, String)>,
-    var: &str,
-    env: &impl Fn(&str) -> Option<String>,
-) -> Result<Duration, String> {
-    match number(flag, var, env)? {
-        Some((name, ms)) if ms > MAX_TIMEOUT_MS => {
-            Err(format!("{name} must be at most {MAX_TIMEOUT_MS} ms, got {ms}"))
-        }
-        Some((_, ms)) => Ok(Duration::from_millis(ms)),
-        None => Ok(Duration::from_millis(DEFAULT_TIMEOUT_MS)),
+/// The one-line reason for a clap error, in the words this server always used.
+fn message(error: &clap::Error) -> String {
+    let arg = match error.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) => arg.split_whitespace().next().unwrap_or_default().to_owned(),
+        _ => String::new(),
+    };
+    let missing_value =
+        matches!(error.get(ContextKind::InvalidValue), Some(ContextValue::String(value)) if value.is_empty());
+    match error.kind() {
+        ErrorKind::UnknownArgument => format!("unknown argument {arg:?}"),
+        ErrorKind::InvalidValue if missing_value => format!("{arg} needs a value"),
+        _ => error
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("error: ")
+            .to_owned(),
     }
 }
 
-/// A whole number from the flag, else the environment variable `var`, with the name it came from.
-fn number(
-    flag: Option<(String, String)>,
-    var: &str,
-    env: &impl Fn(&str) -> Option<String>,
-) -> Result<Option<(String, u64)>, String> {
-    let Some((name, value)) = flag.or_else(|| env(var).map(|value| (var.to_owned(), value))) else {
-        return Ok(None);
-    };
-    match value.trim().parse() {
-        Ok(number) => Ok(Some((name, number))),
-        Err(_) => Err(format!("{name} must be a whole number, got {value:?}")),
+fn number(value: &str) -> Result<u64, String> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| format!("must be a whole number, got {value:?}"))
+}
+
+/// A timeout in milliseconds, at most [`MAX_TIMEOUT_MS`].
+fn millis(value: &str) -> Result<Duration, String> {
+    match number(value)? {
+        ms if ms > MAX_TIMEOUT_MS => Err(format!("must be at most {MAX_TIMEOUT_MS} ms, got {ms}")),
+        ms => Ok(Duration::from_millis(ms)),
+    }
+}
+
+fn lease(value: &str) -> Result<Duration, String> {
+    let lease = millis(value)?;
+    if lease < Duration::from_millis(MIN_LEASE_MS) {
+        return Err(format!("must be at least {MIN_LEASE_MS} ms"));
+    }
+    Ok(lease)
+}
+
+fn concurrency(value: &str) -> Result<usize, String> {
+    match number(value)? {
+        0 => Err("the concurrency limit must be at least 1".into()),
+        limit => usize::try_from(limit).map_err(|_| "concurrency limit too large".into()),
     }
 }

@@ -12,9 +12,14 @@
 //! as one `shutdown_report {json}` line on stdout, and the process exits 0. A second signal during
 //! the drain exits at once with code 1.
 //!
+//! With `--redis URL` (and the `redis` feature), every replica mirrors its jobs to Redis and
+//! `GET /jobs/{id}`, `GET /jobs` and `DELETE /jobs/{id}` answer for the whole cluster, each job
+//! with its `"replica"`; a job of a replica that died is `"lost"` (see `cluster.rs`).
+//!
 //! ```text
-//! cargo run --example 03_job_server --features serde
-//! cargo run --example 03_job_server --features serde -- --addr 127.0.0.1:8080 --shutdown-timeout-ms 2000
+//! cargo run --example 03_job_server --all-features
+//! cargo run --example 03_job_server --all-features -- --addr 127.0.0.1:8080 --shutdown-timeout-ms 2000
+//! cargo run --example 03_job_server --all-features -- --redis redis://127.0.0.1:6379 --replica a
 //! ```
 //!
 //! Settings (a flag wins over its environment variable):
@@ -25,11 +30,16 @@
 //! | `--shutdown-timeout-ms N` | `SHUTDOWN_TIMEOUT_MS` | `5000`           |
 //! | `--cancel-timeout-ms N`   | `CANCEL_TIMEOUT_MS`   | `5000`           |
 //! | `--max-concurrent N`      | `MAX_CONCURRENT`      | no limit         |
+//! | `--redis URL`             | `REDIS_URL`           | none: one process |
+//! | `--replica NAME`          | `REPLICA`             | host name and pid |
+//! | `--lease-ms N`            | `LEASE_MS`            | `10000`          |
 //!
 //! Logs go to stderr (`RUST_LOG`, default `info`); stdout carries only the two machine-readable
 //! lines `listening on ADDR` and `shutdown_report {json}`.
 
 mod api;
+#[cfg(feature = "redis")]
+mod cluster;
 mod config;
 
 use std::future::IntoFuture;
@@ -61,17 +71,32 @@ async fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
 
-    let config = match Config::parse(std::env::args().skip(1), |name| std::env::var(name).ok()) {
+    let config = match Config::parse(std::env::args().skip(1)) {
         Ok(Parsed::Run(config)) => config,
-        Ok(Parsed::Help) => {
-            println!("{USAGE}");
+        Ok(Parsed::Help(help)) => {
+            println!("{help}");
             return ExitCode::SUCCESS;
         }
         Err(error) => {
-            eprintln!("error: {error}\n\n{USAGE}");
+            eprintln!("error: {error}\n\nusage: {USAGE}\n\nFor more information, try '--help'.");
             return ExitCode::from(2);
         }
     };
+    #[cfg(feature = "redis")]
+    let mirror = match cluster::mirror(&config, RETAIN_FINISHED) {
+        Ok(mirror) => mirror,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    #[cfg(not(feature = "redis"))]
+    if config.redis.is_some() {
+        eprintln!(
+            "error: --redis needs the `redis` feature: cargo run --example 03_job_server --all-features"
+        );
+        return ExitCode::from(2);
+    }
 
     let mut builder = Worker::builder()
         .shutdown_timeout(config.shutdown_timeout)
@@ -81,7 +106,24 @@ async fn main() -> ExitCode {
     if let Some(limit) = config.max_concurrent {
         builder = builder.max_concurrent(limit);
     }
+    #[cfg(feature = "redis")]
+    if let Some(mirror) = &mirror {
+        builder = builder.observer(mirror.observer());
+    }
     let worker = builder.build();
+    let app = api::router(worker.clone());
+    #[cfg(feature = "redis")]
+    let app = match &mirror {
+        Some(mirror) => {
+            if let Err(error) = mirror.start(&worker) {
+                eprintln!("error: {error}");
+                return ExitCode::FAILURE;
+            }
+            tracing::info!(replica = mirror.replica(), lease = ?config.lease, "mirroring jobs to redis");
+            cluster::router(worker.clone(), mirror.clone(), config.cancel_timeout)
+        }
+        None => app,
+    };
 
     let listener = match TcpListener::bind(&config.addr).await {
         Ok(listener) => listener,
@@ -106,7 +148,7 @@ async fn main() -> ExitCode {
 
     // Cancelling `stop` makes axum close the listener and finish the open connections.
     let stop = CancellationToken::new();
-    let server = axum::serve(listener, api::router(worker.clone()))
+    let server = axum::serve(listener, app)
         .with_graceful_shutdown(stop.clone().cancelled_owned())
         .into_future();
     let mut server = tokio::spawn(server);
@@ -132,6 +174,10 @@ async fn main() -> ExitCode {
     stop.cancel();
     let report = worker.shutdown().await;
     log_report(&report);
+    #[cfg(feature = "redis")]
+    if let Some(mirror) = &mirror {
+        cluster::close(mirror).await;
+    }
     if tokio::time::timeout(HTTP_DRAIN_MARGIN, &mut server)
         .await
         .is_err()

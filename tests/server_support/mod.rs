@@ -105,6 +105,12 @@ impl Server {
         assert!(status.success(), "kill -TERM failed: {status}");
     }
 
+    /// Kills the process outright (SIGKILL): no drain, no flush, as after an OOM kill.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Waits up to `timeout` for the process to exit.
     pub(crate) fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + timeout;
@@ -208,7 +214,11 @@ fn is_stale(binary: &Path) -> bool {
         return true;
     };
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dirs = [root.join("examples").join(EXAMPLE), root.join("src")];
+    let dirs = [
+        root.join("examples").join(EXAMPLE),
+        root.join("src"),
+        root.join("src").join("redis"),
+    ];
     dirs.iter()
         .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten().flatten())
         .filter_map(|entry| modified(&entry.path()))
@@ -226,6 +236,14 @@ fn build(profile_dir: &Path) {
         Some(name) => name.to_owned(),
     };
     let target_dir = profile_dir.parent().expect("target/<profile> has a parent");
+    // The features this test was built with, so the binary matches (`--redis` needs `redis`).
+    let mut features = vec!["serde"];
+    if cfg!(feature = "redis") {
+        features.push("redis");
+    }
+    if cfg!(feature = "redis-tls") {
+        features.push("redis-tls");
+    }
     let status = Command::new(cargo)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args([
@@ -233,7 +251,7 @@ fn build(profile_dir: &Path) {
             "--example",
             EXAMPLE,
             "--features",
-            "serde",
+            &features.join(","),
             "--profile",
             &profile,
         ])

@@ -1,0 +1,305 @@
+//! The Redis mirror's cost and speed, against a real `redis-server` on loopback: submit to
+//! completion of 10k trivial tasks with the mirror attached vs without (alternating rounds in one
+//! run, medians), the mirror's end-to-end throughput (transitions per second until Redis has
+//! them all), a remote status lookup's latency (median, p99), and a flood of 10^5 jobs with a
+//! short retention: the namespace's size in Redis while and after it.
+//!
+//! `cargo bench -p background-worker-benches --bench mirror --features redis`. It starts its own `redis-server` on a free
+//! loopback port (or uses `BACKGROUND_WORKER_REDIS_PORT`), and says so and exits if there is
+//! none. Only std, tokio and background-worker: `redis-cli` (from the same package as the
+//! server) reads the server's key count and memory.
+
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use background_worker::{RedisMirror, Worker};
+
+const TASKS: usize = 10_000;
+const ROUNDS: usize = 9;
+const LOOKUPS: usize = 5_000;
+const FLOOD: usize = 100_000;
+
+/// A `redis-server` this bench started, killed on drop.
+struct Server(Option<Child>);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn redis() -> Option<(Server, u16)> {
+    if let Some(port) = std::env::var("BACKGROUND_WORKER_REDIS_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+    {
+        return Some((Server(None), port));
+    }
+    let port = TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let server = Server(Some(child));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Some((server, port))
+}
+
+/// `redis-cli` on the bench's server, one line of output.
+fn cli(port: u16, args: &[&str]) -> String {
+    Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// Keys of one namespace (`--scan`, never `KEYS`).
+fn namespace_keys(port: u16, namespace: &str) -> usize {
+    cli(port, &["--scan", "--pattern", &format!("{{{namespace}}}:*")])
+        .lines()
+        .count()
+}
+
+fn used_memory(port: u16) -> String {
+    cli(port, &["INFO", "memory"])
+        .lines()
+        .find_map(|line| line.strip_prefix("used_memory_human:").map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// Waits until `mirror` has written everything: queue empty, no re-sync due or running, and
+/// the `last` job's final status in Redis.
+async fn settled(mirror: &RedisMirror, last: Option<&str>) {
+    loop {
+        let health = mirror.health();
+        let done = health.queue_depth == 0
+            && !health.needs_resync
+            && match last {
+                Some(last) => matches!(mirror.job(last).await, Ok(Some(job)) if job.status.is_terminal()),
+                None => true,
+            };
+        if done && mirror.health().queue_depth == 0 && !mirror.health().needs_resync {
+            return;
+        }
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+}
+
+fn median(samples: &mut [Duration]) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn mirror(port: u16, namespace: &str, replica: &str, retention: Duration) -> RedisMirror {
+    RedisMirror::builder(format!("redis://127.0.0.1:{port}"))
+        .namespace(namespace)
+        .replica(replica)
+        .retain_finished_for(retention)
+        .trim_interval(Duration::from_millis(500))
+        .build()
+        .expect("mirror settings")
+}
+
+/// Submits `TASKS` trivial tasks and waits for each. Returns the local time, and with a mirror,
+/// the time until Redis has every final status.
+async fn round(port: u16, with_mirror: Option<&str>) -> (Duration, Option<Duration>, u64) {
+    let ids: Vec<String> = (0..TASKS).map(|n| format!("job-{n:07}")).collect();
+    let mirror = with_mirror.map(|ns| mirror(port, ns, "bench", Duration::from_secs(5)));
+    let mut builder = Worker::builder();
+    if let Some(mirror) = &mirror {
+        builder = builder.observer(mirror.observer());
+    }
+    let worker = builder.build();
+    if let Some(mirror) = &mirror {
+        mirror.start(&worker).expect("start");
+        // The lease is taken before the first write: not part of the measurement.
+        while !mirror.health().lease_held {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    let start = Instant::now();
+    for id in &ids {
+        worker
+            .submit(id.clone(), || async { Ok(()) })
+            .await
+            .expect("submit");
+    }
+    for id in &ids {
+        worker.wait(id).await;
+    }
+    let local = start.elapsed();
+    let mut mirrored = None;
+    let mut overflows = 0;
+    if let Some(mirror) = &mirror {
+        settled(mirror, ids.last().map(String::as_str)).await;
+        mirrored = Some(start.elapsed());
+        overflows = mirror.health().overflows;
+    }
+    worker.shutdown().await;
+    if let Some(mirror) = &mirror {
+        mirror.close(Duration::from_secs(10)).await.expect("close");
+    }
+    (local, mirrored, overflows)
+}
+
+async fn lookups(port: u16) {
+    let writer = mirror(port, "bench-lookup", "owner", Duration::from_secs(600));
+    let worker = Worker::builder().observer(writer.observer()).build();
+    writer.start(&worker).expect("start");
+    for n in 0..TASKS {
+        worker
+            .submit(format!("job-{n:07}"), || async { Ok(()) })
+            .await
+            .expect("submit");
+    }
+    let reader = mirror(port, "bench-lookup", "reader", Duration::from_secs(600));
+    let other = Worker::new();
+    reader.start(&other).expect("start");
+    let last = format!("job-{:07}", TASKS - 1);
+    settled(&writer, Some(&last)).await;
+    let mut samples = Vec::with_capacity(LOOKUPS);
+    let mut state = 0x9e37_79b9_u64;
+    for _ in 0..LOOKUPS {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let id = format!("job-{:07}", state % TASKS as u64);
+        let started = Instant::now();
+        let job = reader.job(&id).await.expect("lookup").expect("found");
+        samples.push(started.elapsed());
+        std::hint::black_box(job);
+    }
+    samples.sort();
+    let p = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+    println!(
+        "remote status lookup ({LOOKUPS} random ids of {TASKS}, another replica): median {:?}, p99 {:?}, max {:?}",
+        p(0.5),
+        p(0.99),
+        samples[samples.len() - 1]
+    );
+    let started = Instant::now();
+    let page = reader.jobs(None, 500).await.expect("page");
+    println!(
+        "listing page of {} jobs: {:?}",
+        page.jobs.len(),
+        started.elapsed()
+    );
+    worker.shutdown().await;
+    writer.close(Duration::from_secs(10)).await.expect("close");
+    reader.close(Duration::from_secs(10)).await.expect("close");
+}
+
+async fn flood(port: u16) {
+    let retention = Duration::from_secs(2);
+    let mirror = mirror(port, "bench-flood", "flood", retention);
+    let worker = Worker::builder()
+        .observer(mirror.observer())
+        .retain_finished_for(retention)
+        .build();
+    mirror.start(&worker).expect("start");
+    let ns = "bench-flood";
+    let before = (namespace_keys(port, ns), used_memory(port));
+    let start = Instant::now();
+    let mut peak_keys = 0;
+    for n in 0..FLOOD {
+        worker
+            .submit(format!("flood-{n:07}"), || async { Ok(()) })
+            .await
+            .expect("submit");
+        if n % 10_000 == 9_999 {
+            tokio::task::yield_now().await;
+            peak_keys = peak_keys.max(namespace_keys(port, ns));
+        }
+    }
+    settled(&mirror, None).await;
+    let mirrored = start.elapsed();
+    let at_end = (namespace_keys(port, ns), used_memory(port));
+    peak_keys = peak_keys.max(at_end.0);
+    // Retention, then a few trimmer ticks.
+    let settle = retention + Duration::from_secs(2);
+    tokio::time::sleep(settle).await;
+    let after = (namespace_keys(port, ns), used_memory(port));
+    let health = mirror.health();
+    println!(
+        "flood of {FLOOD} jobs (retention {retention:?}): all mirrored in {mirrored:?}; namespace keys \
+         (redis used_memory) before {} ({}), peak seen {peak_keys}, when mirrored {} ({}), {settle:?} \
+         later {} ({}); records written {}, transitions dropped into re-syncs {}, re-syncs {}",
+        before.0,
+        before.1,
+        at_end.0,
+        at_end.1,
+        after.0,
+        after.1,
+        health.written,
+        health.overflows,
+        health.resyncs
+    );
+    worker.shutdown().await;
+    mirror.close(Duration::from_secs(10)).await.expect("close");
+}
+
+fn main() {
+    let Some((_server, port)) = redis() else {
+        println!("mirror bench skipped: no redis-server on the PATH");
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        tokio::spawn(async move {
+            // Warm-up of both variants.
+            round(port, None).await;
+            round(port, Some("bench-warmup")).await;
+            let (mut without, mut with, mut mirrored) = (Vec::new(), Vec::new(), Vec::new());
+            let mut overflows = 0;
+            for n in 0..ROUNDS {
+                without.push(round(port, None).await.0);
+                let (local, to_redis, dropped) = round(port, Some(&format!("bench-{n}"))).await;
+                with.push(local);
+                mirrored.push(to_redis.expect("mirrored"));
+                overflows += dropped;
+            }
+            let (without, with, mirrored) = (median(&mut without), median(&mut with), median(&mut mirrored));
+            println!(
+                "submit to completion, {TASKS} tasks, medians of {ROUNDS} alternating rounds: \
+                 without mirror {without:?}, with mirror {with:?}: ratio {:.2}x",
+                with.as_secs_f64() / without.as_secs_f64()
+            );
+            println!(
+                "mirror end to end: every final status in Redis after {mirrored:?} (median): {:.0} transitions/s \
+                 ({} transitions per round; {overflows} dropped into re-syncs over all rounds)",
+                (3 * TASKS) as f64 / mirrored.as_secs_f64(),
+                3 * TASKS
+            );
+            lookups(port).await;
+            flood(port).await;
+        })
+        .await
+        .expect("bench task");
+    });
+}

@@ -1,0 +1,298 @@
+//! The writer: the only task that writes task states to Redis. It drains the queue in batches,
+//! merges each submission's updates, and sends them as one pipeline of fenced `WRITE` scripts.
+//! A batch that fails is retried (with a backoff capped at one second) until Redis takes it,
+//! so per task the states arrive in order and none is skipped; the fence makes a replay
+//! harmless. A scheduled re-sync writes a snapshot of the whole registry the same way.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use tokio::sync::{mpsc, watch};
+
+use crate::redis::job::ClusterStatus;
+use crate::redis::keys::digest;
+use crate::redis::mirror::Inner;
+use crate::redis::query::is_connection;
+use crate::redis::update::{coalesce, Update};
+use crate::status::TaskStatus;
+use crate::worker::Worker;
+
+/// Updates per pipeline.
+const BATCH: usize = 512;
+/// The longest pause between two attempts at a batch.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Asks the writer to flush and finish.
+pub(crate) fn begin_close(inner: &Inner) {
+    inner.closing.store(true, Ordering::Release);
+    inner.link.wake.notify_one();
+}
+
+pub(crate) async fn run(
+    inner: Arc<Inner>,
+    worker: Worker,
+    conn: ConnectionManager,
+    mut queue: mpsc::Receiver<Update>,
+    flushed: watch::Sender<bool>,
+) {
+    let link = Arc::clone(&inner.link);
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        if link.resync.load(Ordering::Acquire) {
+            // Re-sync at once rather than after the backlog: everything queued so far is older
+            // than the snapshot about to be taken, so it is only kept where the snapshot cannot
+            // stand for it (the end of a task already removed from the registry).
+            let mut queued = std::mem::take(&mut batch);
+            while queued.len() < inner.settings.queue_capacity {
+                match queue.try_recv() {
+                    Ok(update) => queued.push(update),
+                    Err(_) => break,
+                }
+            }
+            link.resyncing.store(true, Ordering::Release);
+            link.resync.store(false, Ordering::Release);
+            let done = resync(&inner, &worker, &conn, queued).await;
+            link.resyncing.store(false, Ordering::Release);
+            if !done {
+                return;
+            }
+            continue;
+        }
+        while batch.len() < BATCH {
+            match queue.try_recv() {
+                Ok(update) => batch.push(update),
+                Err(_) => break,
+            }
+        }
+        if batch.is_empty() {
+            if inner.closing.load(Ordering::Acquire) {
+                flushed.send_replace(true);
+                return;
+            }
+            tokio::select! {
+                update = queue.recv() => match update {
+                    Some(update) => batch.push(update),
+                    None => return,
+                },
+                () = link.wake.notified() => {}
+                () = inner.stop.cancelled() => return,
+            }
+            continue;
+        }
+        let updates = coalesce(std::mem::take(&mut batch));
+        if !write(&inner, &worker, &conn, updates).await {
+            return;
+        }
+    }
+}
+
+/// Writes a snapshot of every task in the registry (with the ends, among the `queued` updates,
+/// of tasks no longer in it), then reconciles: a record this run owns
+/// that is unfinished in Redis but whose task is not in the snapshot ended while its
+/// transitions were dropped and was removed before the snapshot; its end is unknown, so it is
+/// marked lost rather than left pending forever. (Nothing else is written meanwhile: the
+/// writer is the only one, so every such record was written before the snapshot was taken.)
+/// `false` if the mirror stopped meanwhile.
+async fn resync(inner: &Inner, worker: &Worker, conn: &ConnectionManager, queued: Vec<Update>) -> bool {
+    let snapshot = worker.tasks();
+    tracing::info!(
+        tasks = snapshot.len(),
+        "redis mirror: re-syncing from the registry"
+    );
+    let known: HashSet<String> = snapshot.iter().map(|info| digest(&info.id)).collect();
+    let submissions: HashSet<(&str, u64)> = snapshot
+        .iter()
+        .map(|info| (info.id.as_str(), info.generation))
+        .collect();
+    let ended: Vec<Update> = queued
+        .into_iter()
+        .filter(|update| {
+            update.status.stage() == 3 && !submissions.contains(&(&*update.id, update.generation))
+        })
+        .collect();
+    drop(submissions);
+    let mut updates = coalesce(ended);
+    updates.extend(snapshot.into_iter().map(|info| Update::from_info(info, true)));
+    while !updates.is_empty() {
+        let rest = updates.split_off(updates.len().min(BATCH));
+        if !write(inner, worker, conn, updates).await {
+            return false;
+        }
+        updates = rest;
+    }
+    let mut backoff = Duration::from_millis(50);
+    while let Err(error) = reconcile(inner, conn, &known).await {
+        inner.link.health.error("reconcile after a re-sync", &error);
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = inner.stop.cancelled() => return false,
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+    inner.link.health.resyncs.fetch_add(1, Ordering::Relaxed);
+    true
+}
+
+/// Marks lost the unfinished records this run owns whose tasks are not in `known`.
+async fn reconcile(
+    inner: &Inner,
+    conn: &ConnectionManager,
+    known: &HashSet<String>,
+) -> redis::RedisResult<()> {
+    let keys = &inner.keys;
+    let owned = keys.owned(&inner.replica_hash, &inner.incarnation);
+    let mut conn = conn.clone();
+    let members: Vec<String> = redis::cmd("SMEMBERS").arg(&owned).query_async(&mut conn).await?;
+    let gone: Vec<&String> = members.iter().filter(|member| !known.contains(*member)).collect();
+    let retention_ms = u64::try_from(inner.settings.retention.as_millis()).unwrap_or(u64::MAX);
+    for chunk in gone.chunks(BATCH) {
+        let mut pipe = redis::pipe();
+        pipe.load_script(&inner.scripts.mark_lost).ignore();
+        for member in chunk {
+            pipe.invoke_script(
+                inner
+                    .scripts
+                    .mark_lost
+                    .key(keys.job(member))
+                    .key(keys.lease(&inner.replica_hash))
+                    .key(keys.expiry())
+                    .key(&owned)
+                    .arg(&inner.settings.replica)
+                    .arg(&inner.incarnation)
+                    .arg(retention_ms)
+                    .arg(*member)
+                    .arg("1"),
+            );
+        }
+        pipe.query_async::<()>(&mut conn).await?;
+    }
+    if !gone.is_empty() {
+        tracing::warn!(
+            jobs = gone.len(),
+            "redis mirror: jobs that ended while their transitions were dropped are marked lost"
+        );
+    }
+    Ok(())
+}
+
+/// Writes `updates` in one pipeline, retrying until Redis takes them. `false` if the mirror
+/// stopped first.
+async fn write(inner: &Inner, worker: &Worker, conn: &ConnectionManager, mut updates: Vec<Update>) -> bool {
+    // Bring each update up to date with the registry: a terminal one takes the final progress
+    // (a transition carries none); an unfinished one whose task has finished since becomes
+    // that final state (so a record that expired meanwhile is not brought back unfinished);
+    // one whose task is gone (removed, or re-submitted) is dropped: its end follows in the
+    // queue, or a re-sync covers it.
+    updates.retain_mut(|update| {
+        let current = worker
+            .task_info(&update.id)
+            .filter(|info| info.generation == update.generation);
+        match current {
+            Some(info) if update.status.stage() == 3 => {
+                if update.progress.is_none() {
+                    update.progress = info.progress;
+                }
+                true
+            }
+            Some(info) => {
+                if info.status.is_terminal()
+                    || (update.status.stage() == 0 && info.status == TaskStatus::Running)
+                {
+                    *update = Update::from_info(info, update.reclaim);
+                }
+                true
+            }
+            None => update.status.stage() == 3,
+        }
+    });
+    if updates.is_empty() {
+        return true;
+    }
+    let pipe = pipeline(inner, &updates);
+    let health = &inner.link.health;
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let mut conn = conn.clone();
+        if !health.lease_held.load(Ordering::Acquire) {
+            crate::redis::heartbeat::renew(inner, &conn).await;
+        }
+        match pipe.query_async::<Vec<i64>>(&mut conn).await {
+            Ok(results) => {
+                health.ok();
+                let written = results.iter().filter(|&&result| result == 1).count() as u64;
+                let fenced = results.len() as u64 - written;
+                health.written.fetch_add(written, Ordering::Relaxed);
+                health.fenced.fetch_add(fenced, Ordering::Relaxed);
+                return true;
+            }
+            Err(error) if is_connection(&error) => health.error("write task states", &error),
+            Err(error) => health.error("write task states (redis refused the batch)", &error),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = inner.stop.cancelled() => return false,
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// One `EVALSHA` of the `WRITE` script per update, after a `SCRIPT LOAD` of it (a few KiB per
+/// batch, and no `NOSCRIPT` after Redis restarted).
+fn pipeline(inner: &Inner, updates: &[Update]) -> redis::Pipeline {
+    let keys = &inner.keys;
+    let settings = &inner.settings;
+    let index = keys.index();
+    let expiry = keys.expiry();
+    let owned = keys.owned(&inner.replica_hash, &inner.incarnation);
+    let retention_ms = u64::try_from(settings.retention.as_millis()).unwrap_or(u64::MAX);
+    let sha = inner.scripts.write.get_hash();
+    let optional = |value: Option<u64>| value.map_or_else(String::new, |value| value.to_string());
+    let mut pipe = redis::pipe();
+    pipe.load_script(&inner.scripts.write).ignore();
+    for update in updates {
+        let member = digest(&update.id);
+        let message = match &update.status {
+            ClusterStatus::Failed(message) => message.as_str(),
+            _ => "",
+        };
+        let progress = update.progress.as_ref();
+        pipe.cmd("EVALSHA")
+            .arg(sha)
+            .arg(4)
+            .arg(keys.job(&member))
+            .arg(&index)
+            .arg(&expiry)
+            .arg(&owned)
+            .arg(&*update.id)
+            .arg(&member)
+            .arg(&settings.replica)
+            .arg(&inner.incarnation)
+            .arg(update.generation)
+            .arg(update.submitted_ms)
+            .arg(update.status.stage())
+            .arg(update.status.name())
+            .arg(message)
+            .arg(optional(update.started_ms))
+            .arg(optional(update.finished_ms))
+            .arg(retention_ms)
+            .arg(if progress.is_some() { "1" } else { "0" })
+            .arg(
+                progress
+                    .and_then(|p| p.fraction)
+                    .map_or_else(String::new, |f| f.to_string()),
+            )
+            .arg(optional(progress.and_then(|p| p.done)))
+            .arg(optional(progress.and_then(|p| p.total)))
+            .arg(progress.and_then(|p| p.message.as_deref()).unwrap_or(""))
+            .arg(if progress.is_some_and(|p| p.message.is_some()) {
+                "1"
+            } else {
+                "0"
+            })
+            .arg(if update.reclaim { "1" } else { "0" });
+    }
+    pipe
+}
