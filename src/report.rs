@@ -127,6 +127,7 @@ impl ShutdownReport {
         }
     }
 
+    #[cfg(feature = "serde")]
     fn from_lines(mut tasks: Vec<TaskReport>, elapsed: Duration) -> Self {
         tasks.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         let mut counts = Counts::default();

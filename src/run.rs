@@ -20,10 +20,11 @@ use crate::status::TaskStatus;
 /// What the spawned future needs besides its [`FinishGuard`] (which holds the slot).
 #[derive(Debug)]
 pub(crate) struct Task {
-    pub(crate) token: CancellationToken,
-    /// `true` for `submit`: the body is raced against the token and dropped at once when it is
-    /// cancelled. `false` for `submit_with_context`: the body watches the token itself.
-    pub(crate) race: bool,
+    /// The child token of a task from `submit_with_context`, which the body watches itself. A
+    /// task from `submit` has none: it is stopped by an abort, which drops its body at its next
+    /// `.await` (see `Slot::stop`), so it needs no token, no token-tree node and no race against
+    /// one on every poll.
+    pub(crate) token: Option<CancellationToken>,
 }
 
 /// Counts the task's future as live from before its slot is registered until the future is
@@ -79,7 +80,7 @@ impl Drop for FinishGuard {
 /// `shutdown`) knows none of its code runs any more.
 pub(crate) async fn run<F, Fut>(task: Task, guard: FinishGuard, make: F)
 where
-    F: FnOnce(&Arc<Slot>, &CancellationToken) -> Fut,
+    F: FnOnce(&Arc<Slot>, Option<&CancellationToken>) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
     let mut guard = guard;
@@ -94,47 +95,45 @@ where
 /// terminal.
 async fn execute<F, Fut>(guard: &FinishGuard, task: Task, make: F) -> Option<TaskStatus>
 where
-    F: FnOnce(&Arc<Slot>, &CancellationToken) -> Fut,
+    F: FnOnce(&Arc<Slot>, Option<&CancellationToken>) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
     let FinishGuard { shared, slot, .. } = guard;
-    let Task { token, race } = task;
+    let Task { token } = task;
+    // Told to stop: the token of a context task (which its body can cancel too), the stop flag
+    // of a plain one.
+    let stopped = || match &token {
+        Some(token) => token.is_cancelled(),
+        None => slot.stop_requested(),
+    };
 
     let _permit = match shared.semaphore() {
         None => None,
         // Boxed, so that a worker without a limit does not carry the wait's room in every task.
-        Some(semaphore) => match Box::pin(permit(shared, semaphore, &token)).await {
+        Some(semaphore) => match Box::pin(permit(shared, semaphore, token.as_ref())).await {
             Some(permit) => Some(permit),
             None => return Some(TaskStatus::Cancelled),
         },
     };
 
-    match shared.start(slot, token.is_cancelled()) {
+    match shared.start(slot, stopped()) {
         Start::Run => tracing::debug!(task_id = %slot.id(), "task started"),
         Start::Cancelled => return Some(TaskStatus::Cancelled),
         Start::Over => return None,
     }
 
-    let outcome = match catch_unwind(AssertUnwindSafe(|| make(slot, &token))) {
+    let outcome = match catch_unwind(AssertUnwindSafe(|| make(slot, token.as_ref()))) {
         Err(payload) => Err(payload),
         Ok(body) => {
             let mut body = pin!(body);
-            let caught = poll_fn(
+            poll_fn(
                 move |cx| match catch_unwind(AssertUnwindSafe(|| body.as_mut().poll(cx))) {
                     Ok(Poll::Pending) => Poll::Pending,
                     Ok(Poll::Ready(result)) => Poll::Ready(Ok(result)),
                     Err(payload) => Poll::Ready(Err(payload)),
                 },
-            );
-            if race {
-                tokio::select! {
-                    biased;
-                    () = token.cancelled() => return Some(TaskStatus::Cancelled),
-                    outcome = caught => outcome,
-                }
-            } else {
-                caught.await
-            }
+            )
+            .await
         }
     };
 
@@ -148,28 +147,38 @@ where
         }
     };
     // Whatever a task returns after it was told to stop, it was cancelled.
-    if token.is_cancelled() {
+    if stopped() {
         Some(TaskStatus::Cancelled)
     } else {
         Some(status)
     }
 }
 
-/// Waits for a concurrency permit, or for the task to be cancelled first (`None`).
+/// Waits for a concurrency permit, or for the task's token to be cancelled first (`None`). A
+/// task without a token is aborted instead, which drops this wait.
 async fn permit<'a>(
     shared: &Shared,
     semaphore: &'a Semaphore,
-    token: &CancellationToken,
+    token: Option<&CancellationToken>,
 ) -> Option<SemaphorePermit<'a>> {
+    /// Keeps the count right however the wait ends, an abort included.
+    struct Waiting<'a>(&'a crate::sync::atomic::AtomicUsize);
+    impl Drop for Waiting<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
     let waiting = shared.waiting_for_permit();
     waiting.fetch_add(1, Ordering::Relaxed);
-    let permit = tokio::select! {
-        biased;
-        () = token.cancelled() => None,
-        permit = semaphore.acquire() => permit.ok(),
-    };
-    waiting.fetch_sub(1, Ordering::Relaxed);
-    permit
+    let _waiting = Waiting(waiting);
+    match token {
+        Some(token) => tokio::select! {
+            biased;
+            () = token.cancelled() => None,
+            permit = semaphore.acquire() => permit.ok(),
+        },
+        None => semaphore.acquire().await.ok(),
+    }
 }
 
 /// Records how the task ended on its span (the current one: the task's future is instrumented

@@ -27,6 +27,14 @@ pub(crate) fn begin(shared: &Shared) -> Option<Vec<Arc<Slot>>> {
     Some(shared.registry.live())
 }
 
+/// Tells the tasks without a token (from `submit`) to stop: each is marked and aborted. Those
+/// with a token are stopped by cancelling the worker's root token, whose children they are.
+pub(crate) fn stop_all(live: &[Arc<Slot>]) {
+    for slot in live {
+        slot.stop_plain();
+    }
+}
+
 /// Waits for every drained task, all against one deadline, aborting those still running at it;
 /// then publishes the report.
 pub(crate) async fn drain(shared: Arc<Shared>, live: Vec<Arc<Slot>>, timeout: Duration) {

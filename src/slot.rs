@@ -42,16 +42,25 @@ const STATUS: u8 = 0b111;
 const DROPPED: u8 = 1 << 3;
 /// The terminal status has been told to every observer.
 const SETTLED: u8 = 1 << 4;
+/// The task was told to stop (`cancel`, `shutdown`, the last handle dropped): whatever it returns
+/// from now on, it is cancelled. Tasks from `submit` have no token: this flag and an abort stop
+/// them.
+const STOP: u8 = 1 << 5;
 
 const PENDING: u8 = 0;
 const RUNNING: u8 = 1;
 
 /// The slot of one submission.
+///
+/// `repr(C)`, with the state first and the id right after it: a status lookup compares the id and
+/// reads the state, and these sit next to each other (within one or two cache lines from the
+/// start of the allocation) instead of wherever the compiler would put them.
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct Slot {
+    state: AtomicU8,
     id: TaskId,
     generation: u64,
-    state: AtomicU8,
     submitted: Instant,
     /// Wall-clock submission time.
     submitted_wall: SystemTime,
@@ -66,8 +75,9 @@ struct Inner {
     finished: Option<Instant>,
     /// The message of a `Failed` status.
     message: Option<Box<str>>,
-    /// The task's child token while it is live; dropped when it ends, so that finished tasks
-    /// leave no node in the token tree.
+    /// The child token of a task from `submit_with_context` while it is live; dropped when it
+    /// ends, so that finished tasks leave no node in the token tree. Tasks from `submit` have
+    /// none: they are stopped by an abort (see [`Slot::stop`]).
     token: Option<CancellationToken>,
     /// Attached right after spawning; dropped when the task ends.
     join: Option<JoinHandle<()>>,
@@ -116,13 +126,6 @@ pub(crate) struct Finished {
     pub(crate) after: After,
 }
 
-/// What `wait` and `cancel` get from a live slot.
-#[derive(Debug)]
-pub(crate) struct Handles {
-    pub(crate) token: Option<CancellationToken>,
-    pub(crate) waiters: Arc<Notify>,
-}
-
 fn stage_of(state: u8) -> u8 {
     match state & STATUS {
         PENDING => 1,
@@ -140,13 +143,8 @@ impl Slot {
     ///
     /// `telling`: whether observers are to be told about it; if not, its `Pending` stage counts
     /// as told already.
-    pub(crate) fn new(
-        id: TaskId,
-        generation: u64,
-        token: CancellationToken,
-        accepts_progress: bool,
-        telling: bool,
-    ) -> Self {
+    pub(crate) fn new(id: TaskId, generation: u64, token: Option<CancellationToken>, telling: bool) -> Self {
+        let accepts_progress = token.is_some();
         Self {
             id,
             generation,
@@ -157,7 +155,7 @@ impl Slot {
                 started: None,
                 finished: None,
                 message: None,
-                token: Some(token),
+                token,
                 join: None,
                 waiters: None,
                 progress: None,
@@ -196,6 +194,47 @@ impl Slot {
 
     pub(crate) fn is_terminal(&self) -> bool {
         is_terminal(self.state())
+    }
+
+    /// Whether the task was told to stop (see [`Slot::stop`]).
+    pub(crate) fn stop_requested(&self) -> bool {
+        self.state() & STOP != 0
+    }
+
+    /// Tells a live task to stop: a task with a token gets its token cancelled (by the caller:
+    /// it is returned), one without is marked and aborted (at its next `.await`, or at once if it
+    /// waits to start). Returns `None` when there is no token to cancel.
+    ///
+    /// The abort is made under the mutex: it only marks the task and schedules it, it drops
+    /// nothing and takes none of this crate's locks.
+    pub(crate) fn stop(&self) -> Option<CancellationToken> {
+        let mut inner = self.lock();
+        if let Some(token) = &inner.token {
+            return Some(token.clone());
+        }
+        self.abort_plain(&mut inner);
+        None
+    }
+
+    /// Tells a live task without a token to stop (see [`Slot::stop`]); does nothing to a task
+    /// with one (the root token reaches it).
+    pub(crate) fn stop_plain(&self) {
+        let mut inner = self.lock();
+        if inner.token.is_none() {
+            self.abort_plain(&mut inner);
+        }
+    }
+
+    fn abort_plain(&self, inner: &mut Inner) {
+        let state = self.state();
+        if is_terminal(state) {
+            return;
+        }
+        self.state.store(state | STOP, Ordering::Release);
+        match &inner.join {
+            Some(join) => join.abort(),
+            None => inner.abort_requested = true,
+        }
     }
 
     /// Whether the terminal status was written because the future was dropped unfinished.
@@ -255,17 +294,13 @@ impl Slot {
         }
     }
 
-    /// The token and the waiters of a task that is not settled yet.
-    pub(crate) fn handles(&self) -> Option<Handles> {
+    /// The waiters of a task that is not settled yet, to wait with.
+    pub(crate) fn waiters(&self) -> Option<Arc<Notify>> {
         let mut inner = self.lock();
         if self.state() & SETTLED != 0 {
             return None;
         }
-        let waiters = Arc::clone(inner.waiters.get_or_insert_with(Default::default));
-        Some(Handles {
-            token: inner.token.clone(),
-            waiters,
-        })
+        Some(Arc::clone(inner.waiters.get_or_insert_with(Default::default)))
     }
 
     /// Waits until the status is settled and returns it.
@@ -293,15 +328,20 @@ impl Slot {
         self.after_change(&mut inner, true)
     }
 
-    /// Moves a pending slot to `Running`. `None` if it is not pending any more.
-    pub(crate) fn start(&self, now: Instant, telling: bool) -> Option<After> {
+    /// Moves a pending slot to `Running`. Refuses with `true` if the task was told to stop (it
+    /// is to end cancelled), with `false` if it is terminal already.
+    pub(crate) fn start(&self, now: Instant, telling: bool) -> Result<After, bool> {
         let mut inner = self.lock();
-        if self.state() != PENDING {
-            return None;
+        let state = self.state();
+        if state & STATUS != PENDING {
+            return Err(false);
+        }
+        if state & STOP != 0 {
+            return Err(true);
         }
         inner.started = Some(now);
         self.state.store(RUNNING, Ordering::Release);
-        Some(self.after_change(&mut inner, telling))
+        Ok(self.after_change(&mut inner, telling))
     }
 
     /// Writes a terminal status over a pending or running slot. `None` if it is terminal already
@@ -319,7 +359,7 @@ impl Slot {
         if is_terminal(from) {
             return None;
         }
-        let mut state = status.index();
+        let mut state = status.index() | (from & STOP);
         if dropped {
             state |= DROPPED;
         }
@@ -332,7 +372,7 @@ impl Slot {
         let join = inner.join.take();
         let after = self.after_change(&mut inner, telling);
         Some(Finished {
-            from,
+            from: from & STATUS,
             token,
             join,
             after,

@@ -11,7 +11,9 @@ use crate::sync::tokio::sync::Notify;
 const CLOSED: usize = 1;
 
 #[derive(Debug, Default)]
+#[repr(C)]
 pub(crate) struct Tracker {
+    /// First: see `Shared`, which keeps it next to its `Arc`'s reference count.
     state: AtomicUsize,
     idle: Notify,
 }

@@ -31,9 +31,11 @@ struct Inner {
 }
 
 impl Drop for Inner {
-    /// The last `Worker` handle is gone: signal every task's token.
+    /// The last `Worker` handle is gone: tell every task to stop (cancel the tokens of tasks from
+    /// `submit_with_context`, abort those from `submit`).
     fn drop(&mut self) {
         self.root.cancel();
+        shutdown::stop_all(&self.shared.registry.live());
     }
 }
 
@@ -195,9 +197,11 @@ impl Worker {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
-        self.spawn(id.into(), true, move |_: &Arc<Slot>, _: &CancellationToken| {
-            work()
-        })
+        self.spawn(
+            id.into(),
+            false,
+            move |_: &Arc<Slot>, _: Option<&CancellationToken>| work(),
+        )
     }
 
     /// Runs `work` as a task named `id`, handing it a [`TaskContext`] with its id and
@@ -246,17 +250,20 @@ impl Worker {
     {
         self.spawn(
             id.into(),
-            false,
-            move |slot: &Arc<Slot>, token: &CancellationToken| {
-                work(TaskContext::new(Arc::clone(slot), token.clone()))
+            true,
+            move |slot: &Arc<Slot>, token: Option<&CancellationToken>| {
+                work(TaskContext::new(
+                    Arc::clone(slot),
+                    token.cloned().unwrap_or_default(),
+                ))
             },
         )
     }
 
     #[track_caller]
-    fn spawn<F, Fut>(&self, id: String, race: bool, make: F) -> Result<(), SubmitError>
+    fn spawn<F, Fut>(&self, id: String, with_context: bool, make: F) -> Result<(), SubmitError>
     where
-        F: FnOnce(&Arc<Slot>, &CancellationToken) -> Fut + Send + 'static,
+        F: FnOnce(&Arc<Slot>, Option<&CancellationToken>) -> Fut + Send + 'static,
         Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
         if id.is_empty() {
@@ -267,12 +274,12 @@ impl Worker {
         if shared.registry.is_closed() {
             return Err(SubmitError::ShuttingDown { id });
         }
-        let token = inner.root.child_token();
+        // Only a context task watches a token; a plain one is stopped by an abort.
+        let token = with_context.then(|| inner.root.child_token());
         let slot = Arc::new(Slot::new(
             TaskId::new(id),
             shared.next_generation(),
             token.clone(),
-            !race,
             shared.telling(),
         ));
         // Counts the future as live before the slot is visible, so a shutdown that sees the slot
@@ -303,10 +310,10 @@ impl Worker {
             otel.status_code = tracing::field::Empty,
             otel.status_message = tracing::field::Empty,
         );
-        let task = Task { token, race };
-        // Boxed: the task future is large (it holds the closure, the body and our bookkeeping),
-        // and tokio moves a spawned future several times; a box moves as one pointer.
-        let join = tokio::spawn(Box::pin(run(task, guard, make)).instrument(span));
+        let task = Task { token };
+        // Not boxed: tokio then copies the future (a few hundred bytes) as it spawns it, but one
+        // allocation per task fewer is faster in wall-clock time (measured, see BENCHMARKS.md).
+        let join = tokio::spawn(run(task, guard, make).instrument(span));
         // If the task already ended, its handle comes back and is dropped here, unlocked.
         drop(slot.attach(join));
         tracing::debug!(task_id = %slot.id(), "task submitted");
@@ -411,14 +418,14 @@ impl Worker {
         let Some(slot) = shared.registry.slot(id) else {
             return Err(CancelError::NotFound { id: id.to_owned() });
         };
-        let Some(handles) = slot.handles() else {
+        let Some(waiters) = slot.waiters() else {
             return Ok(slot.status()); // settled: nothing to cancel
         };
-        if let Some(token) = handles.token {
+        if let Some(token) = slot.stop() {
             token.cancel();
         }
         let timeout = shared.config.cancel_timeout;
-        if let Ok(status) = tokio::time::timeout(timeout, slot.wait(&handles.waiters)).await {
+        if let Ok(status) = tokio::time::timeout(timeout, slot.wait(&waiters)).await {
             return Ok(status);
         }
         tracing::warn!(task_id = %id, ?timeout, "task did not stop within the cancel timeout, aborting it");
@@ -432,7 +439,7 @@ impl Worker {
         shared.tracker.exit();
         // Settled by now, by us or by the task: this task's own status, even if the id was
         // cleaned up or re-submitted meanwhile.
-        Ok(slot.wait(&handles.waiters).await)
+        Ok(slot.wait(&waiters).await)
     }
 
     /// Waits until the task named `id` is terminal and returns that status; `None` if no such
@@ -459,9 +466,9 @@ impl Worker {
             Ok(status) => return Some(status),
             Err(slot) => slot,
         };
-        match slot.handles() {
+        match slot.waiters() {
             None => Some(slot.status()),
-            Some(handles) => Some(slot.wait(&handles.waiters).await),
+            Some(waiters) => Some(slot.wait(&waiters).await),
         }
     }
 
@@ -641,6 +648,7 @@ impl Worker {
         // otherwise be terminal, and missing from the report, by the time the drain looks.
         if let Some(live) = shutdown::begin(shared) {
             inner.root.cancel();
+            shutdown::stop_all(&live);
             tokio::spawn(shutdown::drain(
                 Arc::clone(shared),
                 live,
