@@ -17,16 +17,6 @@ use crate::shared::{Shared, Start};
 use crate::slot::Slot;
 use crate::status::TaskStatus;
 
-/// What the spawned future needs besides its [`FinishGuard`] (which holds the slot).
-#[derive(Debug)]
-pub(crate) struct Task {
-    /// The child token of a task from `submit_with_context`, which the body watches itself. A
-    /// task from `submit` has none: it is stopped by an abort, which drops its body at its next
-    /// `.await` (see `Slot::stop`), so it needs no token, no token-tree node and no race against
-    /// one on every poll.
-    pub(crate) token: Option<CancellationToken>,
-}
-
 /// Counts the task's future as live from before its slot is registered until the future is
 /// dropped, and writes `Cancelled` if the future is dropped before it wrote a terminal status:
 /// that is what happens when the task is aborted, or when the runtime shuts down under it.
@@ -78,13 +68,13 @@ impl Drop for FinishGuard {
 /// The status is written only after [`execute`] has returned, that is once the closure, the body
 /// and everything they captured are dropped: whoever sees the task terminal (`wait`, `cancel`,
 /// `shutdown`) knows none of its code runs any more.
-pub(crate) async fn run<F, Fut>(task: Task, guard: FinishGuard, make: F)
+pub(crate) async fn run<F, Fut>(guard: FinishGuard, make: F)
 where
-    F: FnOnce(&Arc<Slot>, Option<&CancellationToken>) -> Fut,
+    F: FnOnce(&Arc<Slot>) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
     let mut guard = guard;
-    match execute(&guard, task, make).await {
+    match execute(&guard, make).await {
         Some(status) => guard.finish(status),
         None => guard.disarm(),
     }
@@ -93,36 +83,35 @@ where
 /// Waits for a permit, starts the task and runs its body; everything of the task is dropped
 /// when this returns. Returns the terminal status to write, or `None` if the task is already
 /// terminal.
-async fn execute<F, Fut>(guard: &FinishGuard, task: Task, make: F) -> Option<TaskStatus>
+///
+/// A task from `submit_with_context` watches its token itself (its body gets a handle in its
+/// `TaskContext`). A task from `submit` has no token: it is stopped by an abort, which drops its
+/// body at its next `.await` (see `Slot::stop`), so it needs no token-tree node and races nothing
+/// on every poll. Either way, a task told to stop is marked in its slot: it never starts, and
+/// whatever it returns, it ends cancelled.
+async fn execute<F, Fut>(guard: &FinishGuard, make: F) -> Option<TaskStatus>
 where
-    F: FnOnce(&Arc<Slot>, Option<&CancellationToken>) -> Fut,
+    F: FnOnce(&Arc<Slot>) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
     let FinishGuard { shared, slot, .. } = guard;
-    let Task { token } = task;
-    // Told to stop: the token of a context task (which its body can cancel too), the stop flag
-    // of a plain one.
-    let stopped = || match &token {
-        Some(token) => token.is_cancelled(),
-        None => slot.stop_requested(),
-    };
 
     let _permit = match shared.semaphore() {
         None => None,
         // Boxed, so that a worker without a limit does not carry the wait's room in every task.
-        Some(semaphore) => match Box::pin(permit(shared, semaphore, token.as_ref())).await {
+        Some(semaphore) => match Box::pin(permit(shared, semaphore, slot.token())).await {
             Some(permit) => Some(permit),
             None => return Some(TaskStatus::Cancelled),
         },
     };
 
-    match shared.start(slot, stopped()) {
+    match shared.start(slot) {
         Start::Run => tracing::debug!(task_id = %slot.id(), "task started"),
         Start::Cancelled => return Some(TaskStatus::Cancelled),
         Start::Over => return None,
     }
 
-    let outcome = match catch_unwind(AssertUnwindSafe(|| make(slot, token.as_ref()))) {
+    let outcome = match catch_unwind(AssertUnwindSafe(|| make(slot))) {
         Err(payload) => Err(payload),
         Ok(body) => {
             let mut body = pin!(body);
@@ -147,7 +136,7 @@ where
         }
     };
     // Whatever a task returns after it was told to stop, it was cancelled.
-    if stopped() {
+    if slot.stopped() {
         Some(TaskStatus::Cancelled)
     } else {
         Some(status)
@@ -159,7 +148,7 @@ where
 async fn permit<'a>(
     shared: &Shared,
     semaphore: &'a Semaphore,
-    token: Option<&CancellationToken>,
+    token: Option<CancellationToken>,
 ) -> Option<SemaphorePermit<'a>> {
     /// Keeps the count right however the wait ends, an abort included.
     struct Waiting<'a>(&'a crate::sync::atomic::AtomicUsize);
@@ -184,6 +173,10 @@ async fn permit<'a>(
 /// Records how the task ended on its span (the current one: the task's future is instrumented
 /// with it, and so is its drop), in the fields OpenTelemetry bridges read.
 fn record_outcome(status: &TaskStatus) {
+    // Cheap when nothing listens at INFO (the span's level): no look-up of the current span.
+    if !tracing::level_enabled!(tracing::Level::INFO) {
+        return;
+    }
     let span = tracing::Span::current();
     if span.is_disabled() {
         return;

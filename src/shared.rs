@@ -119,11 +119,8 @@ impl Shared {
         Ok(())
     }
 
-    /// Moves a pending task to `Running`, unless it was cancelled first.
-    pub(crate) fn start(&self, slot: &Slot, cancelled: bool) -> Start {
-        if cancelled {
-            return Start::Cancelled;
-        }
+    /// Moves a pending task to `Running`, unless it was told to stop first.
+    pub(crate) fn start(&self, slot: &Slot) -> Start {
         match slot.start(Instant::now(), self.telling()) {
             Err(true) => Start::Cancelled,
             Err(false) => Start::Over,

@@ -27,11 +27,12 @@ pub(crate) fn begin(shared: &Shared) -> Option<Vec<Arc<Slot>>> {
     Some(shared.registry.live())
 }
 
-/// Tells the tasks without a token (from `submit`) to stop: each is marked and aborted. Those
-/// with a token are stopped by cancelling the worker's root token, whose children they are.
+/// Tells every live task to stop: each is marked (so that none starts from now on), and those
+/// without a token (from `submit`) are aborted. Those with one are told by cancelling the
+/// worker's root token, whose children they are: the caller does that next.
 pub(crate) fn stop_all(live: &[Arc<Slot>]) {
     for slot in live {
-        slot.stop_plain();
+        slot.stop_quietly();
     }
 }
 

@@ -201,40 +201,61 @@ impl Slot {
         self.state() & STOP != 0
     }
 
-    /// Tells a live task to stop: a task with a token gets its token cancelled (by the caller:
-    /// it is returned), one without is marked and aborted (at its next `.await`, or at once if it
-    /// waits to start). Returns `None` when there is no token to cancel.
+    /// Tells a live task to stop. It is marked (so that it never starts, and ends cancelled
+    /// whatever it returns); a task with a token gets the token back, for the caller to cancel
+    /// (or to drop, when the worker's root token is cancelled anyway); one without is aborted (at
+    /// its next `.await`, or at once if it waits to start).
     ///
     /// The abort is made under the mutex: it only marks the task and schedules it, it drops
     /// nothing and takes none of this crate's locks.
     pub(crate) fn stop(&self) -> Option<CancellationToken> {
         let mut inner = self.lock();
+        let state = self.state();
+        if is_terminal(state) {
+            return None;
+        }
+        self.state.store(state | STOP, Ordering::Release);
         if let Some(token) = &inner.token {
             return Some(token.clone());
         }
-        self.abort_plain(&mut inner);
+        match &inner.join {
+            Some(join) => join.abort(),
+            None => inner.abort_requested = true,
+        }
         None
     }
 
-    /// Tells a live task without a token to stop (see [`Slot::stop`]); does nothing to a task
-    /// with one (the root token reaches it).
-    pub(crate) fn stop_plain(&self) {
+    /// Marks a live task told to stop and aborts it if it has no token (see [`Slot::stop`]);
+    /// the token of one that has is left alone (the caller cancels the root token).
+    pub(crate) fn stop_quietly(&self) {
         let mut inner = self.lock();
-        if inner.token.is_none() {
-            self.abort_plain(&mut inner);
-        }
-    }
-
-    fn abort_plain(&self, inner: &mut Inner) {
         let state = self.state();
         if is_terminal(state) {
             return;
         }
         self.state.store(state | STOP, Ordering::Release);
-        match &inner.join {
-            Some(join) => join.abort(),
-            None => inner.abort_requested = true,
+        if inner.token.is_none() {
+            match &inner.join {
+                Some(join) => join.abort(),
+                None => inner.abort_requested = true,
+            }
         }
+    }
+
+    /// Whether the task was told to stop: marked by [`Slot::stop`], or its token cancelled (a
+    /// context task's body can cancel its own token).
+    pub(crate) fn stopped(&self) -> bool {
+        self.stop_requested()
+            || self
+                .lock()
+                .token
+                .as_ref()
+                .is_some_and(CancellationToken::is_cancelled)
+    }
+
+    /// A handle on the task's token, if it has one and is live.
+    pub(crate) fn token(&self) -> Option<CancellationToken> {
+        self.lock().token.clone()
     }
 
     /// Whether the terminal status was written because the future was dropped unfinished.

@@ -18,7 +18,7 @@ use crate::id::TaskId;
 use crate::info::{Health, TaskEvent, TaskInfo};
 use crate::registry::Refused;
 use crate::report::ShutdownReport;
-use crate::run::{run, FinishGuard, Task};
+use crate::run::{run, FinishGuard};
 use crate::shared::Shared;
 use crate::shutdown;
 use crate::slot::Slot;
@@ -34,8 +34,8 @@ impl Drop for Inner {
     /// The last `Worker` handle is gone: tell every task to stop (cancel the tokens of tasks from
     /// `submit_with_context`, abort those from `submit`).
     fn drop(&mut self) {
-        self.root.cancel();
         shutdown::stop_all(&self.shared.registry.live());
+        self.root.cancel();
     }
 }
 
@@ -197,11 +197,7 @@ impl Worker {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
-        self.spawn(
-            id.into(),
-            false,
-            move |_: &Arc<Slot>, _: Option<&CancellationToken>| work(),
-        )
+        self.spawn(id.into(), false, move |_: &Arc<Slot>| work())
     }
 
     /// Runs `work` as a task named `id`, handing it a [`TaskContext`] with its id and
@@ -248,22 +244,22 @@ impl Worker {
         F: FnOnce(TaskContext) -> Fut + Send + 'static,
         Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
-        self.spawn(
-            id.into(),
-            true,
-            move |slot: &Arc<Slot>, token: Option<&CancellationToken>| {
-                work(TaskContext::new(
-                    Arc::clone(slot),
-                    token.cloned().unwrap_or_default(),
-                ))
-            },
-        )
+        self.spawn(id.into(), true, move |slot: &Arc<Slot>| {
+            // A context task keeps its token while it is live; one that already ended (aborted
+            // by `cancel` as it started) gets a cancelled one.
+            let token = slot.token().unwrap_or_else(|| {
+                let token = CancellationToken::new();
+                token.cancel();
+                token
+            });
+            work(TaskContext::new(Arc::clone(slot), token))
+        })
     }
 
     #[track_caller]
     fn spawn<F, Fut>(&self, id: String, with_context: bool, make: F) -> Result<(), SubmitError>
     where
-        F: FnOnce(&Arc<Slot>, Option<&CancellationToken>) -> Fut + Send + 'static,
+        F: FnOnce(&Arc<Slot>) -> Fut + Send + 'static,
         Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
         if id.is_empty() {
@@ -279,7 +275,7 @@ impl Worker {
         let slot = Arc::new(Slot::new(
             TaskId::new(id),
             shared.next_generation(),
-            token.clone(),
+            token,
             shared.telling(),
         ));
         // Counts the future as live before the slot is visible, so a shutdown that sees the slot
@@ -310,10 +306,9 @@ impl Worker {
             otel.status_code = tracing::field::Empty,
             otel.status_message = tracing::field::Empty,
         );
-        let task = Task { token };
         // Not boxed: tokio then copies the future (a few hundred bytes) as it spawns it, but one
         // allocation per task fewer is faster in wall-clock time (measured, see BENCHMARKS.md).
-        let join = tokio::spawn(run(task, guard, make).instrument(span));
+        let join = tokio::spawn(run(guard, make).instrument(span));
         // If the task already ended, its handle comes back and is dropped here, unlocked.
         drop(slot.attach(join));
         tracing::debug!(task_id = %slot.id(), "task submitted");
@@ -647,8 +642,8 @@ impl Worker {
         // Take the live tasks before signalling them: one that stops on the signal would
         // otherwise be terminal, and missing from the report, by the time the drain looks.
         if let Some(live) = shutdown::begin(shared) {
-            inner.root.cancel();
             shutdown::stop_all(&live);
+            inner.root.cancel();
             tokio::spawn(shutdown::drain(
                 Arc::clone(shared),
                 live,
