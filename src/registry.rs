@@ -39,6 +39,9 @@ use std::borrow::Borrow;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+#[cfg(not(shuttle))]
+use std::hash::{BuildHasher, DefaultHasher, RandomState};
+
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::dashmap::mapref::entry::Entry;
 use crate::sync::dashmap::DashMap;
@@ -64,11 +67,82 @@ impl Borrow<[u8]> for Key {
 }
 
 impl Hash for Key {
+    #[cfg(not(shuttle))]
     fn hash<H: Hasher>(&self, state: &mut H) {
-        // The same as hashing the borrowed bytes, as `Borrow<[u8]>` requires.
+        // The hash of the id's bytes, worked out once when the slot was made (see `IdHash`): the
+        // same value hashing the borrowed bytes gives, as `Borrow<[u8]>` requires.
+        state.write_u128(u128::from(self.0.hash()));
+    }
+
+    /// Shuttle's DashMap has no hasher to choose: hash the bytes themselves.
+    #[cfg(shuttle)]
+    fn hash<H: Hasher>(&self, state: &mut H) {
         self.0.id_bytes().hash(state);
     }
 }
+
+/// The map's hasher: std's SipHash, keyed at random per registry (ids can come from users, so a
+/// hash an attacker cannot aim at), for ids looked up by their bytes; and, for a stored key, the
+/// hash of its id worked out once when its slot was made. A table that grows then moves its
+/// entries without hashing any id again, or reading any slot.
+///
+/// `Key::hash` hands the cached hash over through `write_u128`, which hashing a `[u8]` never
+/// calls (it writes a length, then the bytes).
+#[cfg(not(shuttle))]
+#[derive(Debug, Clone, Default)]
+struct IdHash(RandomState);
+
+#[cfg(not(shuttle))]
+impl IdHash {
+    /// The hash of an id's bytes, as a lookup of those bytes computes it.
+    fn of(&self, id: &[u8]) -> u64 {
+        self.hash_one(id)
+    }
+}
+
+#[cfg(not(shuttle))]
+impl BuildHasher for IdHash {
+    type Hasher = IdHasher;
+
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher {
+            sip: self.0.build_hasher(),
+            cached: None,
+        }
+    }
+}
+
+#[cfg(not(shuttle))]
+#[derive(Debug)]
+struct IdHasher {
+    sip: DefaultHasher,
+    cached: Option<u64>,
+}
+
+#[cfg(not(shuttle))]
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.sip.write(bytes);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.sip.write_usize(n);
+    }
+
+    fn write_u128(&mut self, cached: u128) {
+        // Only `Key::hash` calls this, with a hash that fits in 64 bits.
+        self.cached = Some(cached as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.cached.unwrap_or_else(|| self.sip.finish())
+    }
+}
+
+#[cfg(not(shuttle))]
+type Map = DashMap<Key, Arc<Slot>, IdHash>;
+#[cfg(shuttle)]
+type Map = DashMap<Key, Arc<Slot>>;
 
 impl PartialEq for Key {
     fn eq(&self, other: &Self) -> bool {
@@ -81,7 +155,7 @@ impl Eq for Key {}
 /// The registry of tracked tasks. See the module docs for the locking rules.
 #[derive(Debug)]
 pub(crate) struct Registry {
-    map: DashMap<Key, Arc<Slot>>,
+    map: Map,
     /// Set by `close`; read under the shard lock of every insert.
     closed: AtomicBool,
     capacity: Option<Capacity>,
@@ -110,12 +184,27 @@ pub(crate) type Removed = [usize; 5];
 impl Registry {
     pub(crate) fn new(capacity: Option<usize>) -> Self {
         Self {
+            #[cfg(not(shuttle))]
+            map: DashMap::with_hasher(IdHash::default()),
+            #[cfg(shuttle)]
             map: DashMap::new(),
             closed: AtomicBool::new(false),
             capacity: capacity.map(|limit| Capacity {
                 limit,
                 tracked: AtomicUsize::new(0),
             }),
+        }
+    }
+
+    /// The hash of an id, for [`Slot::new`]: a slot carries it so that the map never hashes a
+    /// stored id again.
+    pub(crate) fn hash(&self, id: &[u8]) -> u64 {
+        #[cfg(not(shuttle))]
+        return self.map.hasher().of(id);
+        #[cfg(shuttle)]
+        {
+            let _ = id;
+            0
         }
     }
 
@@ -256,6 +345,34 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stored key hashes to the hash of its id's bytes, so lookups by bytes find it, also after
+    /// the table grew many times over.
+    #[cfg(not(shuttle))]
+    #[test]
+    fn stored_keys_and_looked_up_bytes_hash_alike() {
+        let registry = Registry::new(None);
+        let slots: Vec<Arc<Slot>> = (0..5_000)
+            .map(|i| {
+                let id = crate::id::TaskId::new(format!("task-{i}"));
+                let hash = registry.hash(id.as_bytes());
+                Arc::new(Slot::new(id, hash, i, None, false))
+            })
+            .collect();
+        for slot in &slots {
+            let hasher = registry.map.hasher();
+            assert_eq!(
+                hasher.hash_one(Key(Arc::clone(slot))),
+                hasher.hash_one(slot.id_bytes())
+            );
+            registry.insert(slot).unwrap();
+        }
+        for (i, slot) in slots.iter().enumerate() {
+            let found = registry.slot(&format!("task-{i}")).unwrap();
+            assert!(Arc::ptr_eq(&found, slot));
+        }
+        assert!(registry.slot("task-5000").is_none());
+    }
 
     /// Buckets hold two pointers: finished entries can number in the millions.
     #[test]

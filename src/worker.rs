@@ -272,8 +272,11 @@ impl Worker {
         }
         // Only a context task watches a token; a plain one is stopped by an abort.
         let token = with_context.then(|| inner.root.child_token());
+        let id = TaskId::new(id);
+        let hash = shared.registry.hash(id.as_bytes());
         let slot = Arc::new(Slot::new(
-            TaskId::new(id),
+            id,
+            hash,
             shared.next_generation(),
             token,
             shared.telling(),
