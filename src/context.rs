@@ -59,7 +59,8 @@ impl TaskContext {
         self.slot.id()
     }
 
-    /// The task's own cancellation token (a child of the worker's root token).
+    /// The task's own cancellation token (a child of the worker's root token, which
+    /// [`shutdown`](crate::Worker::shutdown) and dropping the last handle cancel).
     ///
     /// Cancelling it yourself cancels only this task, which then ends as
     /// [`TaskStatus::Cancelled`](crate::TaskStatus::Cancelled).

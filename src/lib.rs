@@ -125,6 +125,7 @@ mod id;
 mod info;
 mod latch;
 mod observe;
+mod panic;
 mod progress;
 #[cfg(feature = "redis")]
 mod redis;

@@ -133,7 +133,7 @@ impl Observers {
     pub(crate) fn transition(&self, transition: &Transition<'_>) {
         for observer in self.0.iter() {
             if let Err(payload) = catch_unwind(AssertUnwindSafe(|| observer.on_transition(transition))) {
-                let message = crate::run::panic_message(payload.as_ref());
+                let message = crate::panic::panic_message(payload.as_ref());
                 tracing::warn!(task_id = %transition.id, panic = %message, "a transition observer panicked");
             }
         }
@@ -143,7 +143,7 @@ impl Observers {
     pub(crate) fn shutdown(&self, report: &ShutdownReport) {
         for observer in self.0.iter() {
             if let Err(payload) = catch_unwind(AssertUnwindSafe(|| observer.on_shutdown(report))) {
-                let message = crate::run::panic_message(payload.as_ref());
+                let message = crate::panic::panic_message(payload.as_ref());
                 tracing::warn!(panic = %message, "a shutdown observer panicked");
             }
         }

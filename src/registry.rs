@@ -5,6 +5,10 @@
 //! while a task runs. A task's transitions after `submit` are written into its own slot (see
 //! `slot.rs`), so tasks do not contend on the map's shard locks.
 //!
+//! Ids are hashed with std's SipHash under random keys (ids can come from users); each slot keeps
+//! its id's hash, so the map hashes an id once per submission and once per lookup, never again
+//! when its table grows (see `IdHash`).
+//!
 //! # Locking rules
 //!
 //! 1. Every method here is synchronous. A guard (`Ref`, `RefMut`, `Entry`, `RefMulti`) lives only

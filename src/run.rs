@@ -1,7 +1,6 @@
 //! The future spawned for every task: waits for a permit, runs the body, catches its panic and
 //! writes exactly one terminal status into the task's slot.
 
-use std::any::Any;
 use std::future::{poll_fn, Future};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::pin;
@@ -13,6 +12,7 @@ use crate::sync::tokio;
 use crate::sync::tokio::sync::{Semaphore, SemaphorePermit};
 use crate::sync::tokio_util::sync::CancellationToken;
 
+use crate::panic::panic_message;
 use crate::shared::{Shared, Start};
 use crate::slot::Slot;
 use crate::status::TaskStatus;
@@ -185,17 +185,5 @@ fn record_outcome(status: &TaskStatus) {
     if let TaskStatus::Failed(message) = status {
         span.record("otel.status_code", "ERROR");
         span.record("otel.status_message", message.as_str());
-    }
-}
-
-/// The message of a panic payload: the `&str` or `String` given to `panic!`, or a placeholder
-/// naming the payload's type for anything else (as the standard panic hook does).
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(message) = payload.downcast_ref::<&'static str>() {
-        (*message).to_owned()
-    } else if let Some(message) = payload.downcast_ref::<String>() {
-        message.clone()
-    } else {
-        "Box<dyn Any>".to_owned()
     }
 }

@@ -8,9 +8,15 @@
 //!   it, so a status lookup takes no lock (but a failure message's, which is read under the
 //!   mutex).
 //! - The mutex is the innermost lock of the crate: it may be taken while a registry shard guard
-//!   is held, never the other way round, and no other lock is taken while it is held. Nothing
-//!   under it runs user code, drops a token or a join handle, or wakes anyone: those are handed
-//!   back to the caller to do after the mutex is released.
+//!   is held, never the other way round, and no other lock of this crate is taken while it is
+//!   held. Nothing under it runs user code, drops a token or a join handle, or wakes anyone:
+//!   those are handed back to the caller to do after the mutex is released. The one call into
+//!   tokio under it is `JoinHandle::abort`, which marks the task and schedules it, and drops and
+//!   runs nothing.
+//! - A task told to stop (`cancel`, `shutdown`, the last handle dropped) is marked with a flag in
+//!   the state byte before anything else happens to it: it never starts, and whatever it
+//!   returns, it ends `Cancelled`. A task from `submit` has no token; the flag and an abort stop
+//!   it.
 //! - The status only moves forward: `Pending` → `Running` → one terminal status, or `Pending` →
 //!   one terminal status. A terminal status never changes ([`Slot::finish`] refuses to write over
 //!   one).

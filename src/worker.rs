@@ -41,10 +41,14 @@ impl Drop for Inner {
 
 /// A cloneable handle that runs named background tasks and tracks their status.
 ///
-/// Every task gets an id, its own child [`CancellationToken`] and an entry in a shared registry
-/// (a `DashMap`) that holds its [`TaskStatus`]: `Pending` from the moment `submit` returns,
-/// `Running` once the body starts, then exactly one of `Completed`, `Failed(message)` or
-/// `Cancelled`. Status queries read the registry directly: no message passing, no waiting.
+/// Every task gets an id and an entry in a shared registry (a `DashMap` of per-task slots) that
+/// holds its [`TaskStatus`]: `Pending` from the moment `submit` returns, `Running` once the body
+/// starts, then exactly one of `Completed`, `Failed(message)` or `Cancelled`. Status queries read
+/// the registry directly: no message passing, no waiting. A task from
+/// [`submit_with_context`](Worker::submit_with_context) also gets its own child
+/// [`CancellationToken`] to watch; one from [`submit`](Worker::submit), whose body cannot see a
+/// token, is stopped by an abort instead, which drops it at its next `.await` just the same and
+/// costs no token.
 ///
 /// `Worker` is `Clone + Send + Sync`; it is a thin wrapper around one `Arc`, and all clones share
 /// the same registry, tokens and settings. Put one clone in your web framework's state and keep
@@ -60,10 +64,10 @@ impl Drop for Inner {
 ///
 /// # Dropping
 ///
-/// Dropping the last handle without calling [`shutdown`](Worker::shutdown) cancels every task's
-/// token: tasks from [`submit`](Worker::submit) stop at their next `.await`, tasks from
-/// [`submit_with_context`](Worker::submit_with_context) are told to stop. Nobody waits for them
-/// or aborts them after that; call `shutdown` for a bounded, reported stop.
+/// Dropping the last handle without calling [`shutdown`](Worker::shutdown) tells every task to
+/// stop: tasks from [`submit`](Worker::submit) are dropped at their next `.await`, tasks from
+/// [`submit_with_context`](Worker::submit_with_context) get their token cancelled. Nobody waits for
+/// them or aborts them after that; call `shutdown` for a bounded, reported stop.
 ///
 /// # Examples
 ///
@@ -377,10 +381,11 @@ impl Worker {
 
     /// Cancels the task named `id` and returns its final status.
     ///
-    /// Signals the task's token, waits up to the [cancel timeout](WorkerBuilder::cancel_timeout)
+    /// Tells the task to stop, waits up to the [cancel timeout](WorkerBuilder::cancel_timeout)
     /// for it to stop, and aborts it if it did not. A pending task never starts. A task from
-    /// [`submit`](Worker::submit) stops at its next `.await`; one from
-    /// [`submit_with_context`](Worker::submit_with_context) gets the timeout to wind down.
+    /// [`submit`](Worker::submit) is dropped at its next `.await` (it is aborted at once: its body
+    /// has no token to watch); one from [`submit_with_context`](Worker::submit_with_context) has
+    /// its token cancelled and gets the timeout to wind down.
     ///
     /// Cancelling a task that already finished changes nothing and returns its status, so
     /// cancelling twice is fine. Cancelling races with the task finishing on its own: the returned
@@ -595,7 +600,8 @@ impl Worker {
     ///
     /// 1. From the first call on, every submit fails with [`SubmitError::ShuttingDown`]. A submit
     ///    racing this call is either refused or fully registered and then drained.
-    /// 2. Every task's token is cancelled. Pending tasks never start.
+    /// 2. Every task is told to stop (as [`cancel`](Worker::cancel) does), all at once. Pending
+    ///    tasks never start.
     /// 3. Every task that was pending or running gets the
     ///    [shutdown timeout](WorkerBuilder::shutdown_timeout) to stop, all at the same time: a
     ///    thousand tasks that ignore cancellation take about one timeout in total. Tasks still
