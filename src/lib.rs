@@ -124,6 +124,9 @@ mod error;
 mod id;
 mod info;
 mod latch;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 mod observe;
 mod progress;
 #[cfg(feature = "redis")]
