@@ -22,11 +22,14 @@ use reliability::{multi_thread, quiet_intended_panics, stress, watchdog, Rng, IN
 const DRIVERS: usize = 6;
 const SHARDS: usize = 64;
 
-/// Every transition the observer saw, per id, in the order it saw them.
+/// Per id, every (generation, status) the observer was told, in the order it was told them.
+type Shard = HashMap<String, Vec<(u64, TaskStatus)>>;
+
+/// Every transition the observer saw, sharded by id.
 #[derive(Default)]
 struct Seen {
     hasher: RandomState,
-    shards: Vec<Mutex<HashMap<String, Vec<(u64, TaskStatus)>>>>,
+    shards: Vec<Mutex<Shard>>,
 }
 
 impl Seen {
@@ -37,7 +40,7 @@ impl Seen {
         })
     }
 
-    fn shard(&self, id: &str) -> &Mutex<HashMap<String, Vec<(u64, TaskStatus)>>> {
+    fn shard(&self, id: &str) -> &Mutex<Shard> {
         &self.shards[self.hasher.hash_one(id) as usize % SHARDS]
     }
 

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use background_worker::{TaskStatus, Worker};
-use common::{secs, settle, sleep_secs};
+use common::{forever, secs, settle, sleep_secs};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::Subscriber;
@@ -195,7 +195,7 @@ async fn completed_failed_and_panicked_tasks_have_one_span_each_with_their_outco
 async fn cancelled_and_aborted_tasks_are_not_errors() {
     let (spans, _guard) = capture_spans();
     let worker = Worker::builder().cancel_timeout(secs(1)).build();
-    worker.submit("polite", || std::future::pending()).await.unwrap();
+    worker.submit("polite", forever).await.unwrap();
     worker
         .submit_with_context("stubborn", |_ctx| async {
             sleep_secs(3600).await;
