@@ -101,10 +101,11 @@ pub const SHUTDOWN_TASKS_TOTAL: &str = "background_worker_shutdown_tasks_total";
 /// (histogram; label `worker`).
 pub const SHUTDOWN_DURATION_SECONDS: &str = "background_worker_shutdown_duration_seconds";
 
-/// Recommended histogram buckets (upper bounds, in seconds) for
-/// [`TASK_QUEUE_WAIT_SECONDS`] and [`TASK_DURATION_SECONDS`]: from 1 ms to an hour, roughly
-/// ×2.5 apart, for background jobs that take anything from milliseconds to tens of minutes.
-/// Use your own when your jobs sit in a narrower range.
+/// Recommended histogram buckets (upper bounds, in seconds) for [`TASK_QUEUE_WAIT_SECONDS`] and
+/// [`TASK_DURATION_SECONDS`]: 19 buckets from 1 ms to an hour, twelve up to 10 s and seven from
+/// 30 s to 60 minutes, for background jobs that take anything from milliseconds to tens of
+/// minutes. Use your own when your jobs sit in a narrower range: resolution goes where the
+/// buckets are.
 pub const TASK_SECONDS_BUCKETS: &[f64] = &[
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
     1800.0, 3600.0,
