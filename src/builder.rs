@@ -26,6 +26,9 @@ use crate::worker::Worker;
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct WorkerBuilder {
     pub(crate) config: Config,
+    /// Set by `metrics(false)` (feature `metrics`, see `src/metrics.rs`).
+    #[cfg(feature = "metrics")]
+    pub(crate) without_metrics: bool,
 }
 
 impl WorkerBuilder {
@@ -140,8 +143,15 @@ impl WorkerBuilder {
     }
 
     /// Builds the worker. It needs no runtime until the first task is submitted.
+    ///
+    /// With the feature `metrics`, this also adds the observer that emits the worker's
+    /// [metrics](crate::metrics), with handles from the recorder installed now (unless
+    /// [`metrics(false)`](Self::metrics)).
     #[must_use]
-    pub fn build(self) -> Worker {
+    #[cfg_attr(not(feature = "metrics"), allow(unused_mut))]
+    pub fn build(mut self) -> Worker {
+        #[cfg(feature = "metrics")]
+        crate::metrics::install(&mut self);
         Worker::from_config(self.config)
     }
 }

@@ -12,6 +12,8 @@ use crate::status::TaskStatus;
 ///
 /// Wall-clock times are for display. `queued` and `run_time` come from a monotonic clock.
 ///
+/// Feature `serde`: `Serialize` and `Deserialize`, field by field.
+///
 /// # Examples
 ///
 /// ```
@@ -64,6 +66,8 @@ pub struct TaskInfo {
 /// [`Worker::health`](crate::Worker::health). The counts are read from atomic counters without
 /// walking the registry; while tasks change status they may be off by those in transition.
 ///
+/// Feature `serde`: `Serialize` and `Deserialize`, field by field.
+///
 /// # Examples
 ///
 /// ```
@@ -103,6 +107,8 @@ pub struct Health {
 /// A status change of one task, from [`Worker::subscribe`](crate::Worker::subscribe).
 ///
 /// Every task produces `Pending`, then usually `Running`, then one terminal status, in that order.
+///
+/// Feature `serde`: `Serialize` and `Deserialize`, field by field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]

@@ -57,8 +57,25 @@
 //! | feature | default | what it adds |
 //! |---------|---------|--------------|
 //! | `serde` | no      | `Serialize` / `Deserialize` for [`TaskStatus`], [`TaskInfo`], [`Progress`], [`Health`], [`TaskEvent`] and [`ShutdownReport`] with its parts |
+//! | `metrics` | no    | the worker's counters, gauges and histograms through the `metrics` facade, ready for Prometheus (module `metrics`, below) |
 //! | `redis` | no      | `RedisMirror`: one job view, cancel and liveness across replicas, through Redis (below); needs Rust 1.88 |
 //! | `redis-tls` | no  | `rediss://` for `redis`, through rustls (ring, webpki roots); a sub-feature because it takes a while to compile |
+//!
+//! # Observability
+//!
+//! - **Every transition, lossless:** an [`Observer`] registered on the builder sees every status
+//!   change of every task, in order per task, never under a lock (unlike `subscribe`, which may
+//!   lag and skip).
+//! - **Metrics** (feature `metrics`): the module `metrics` lists what every worker emits through
+//!   the `metrics` facade (tasks submitted and finished per status, live tasks, queue wait and
+//!   run time histograms, shutdown outcomes), labelled by the worker's
+//!   [`name`](WorkerBuilder::name) and never by a task id, and the recommended histogram
+//!   buckets. Install the recorder before building the worker.
+//! - **Tracing:** each task runs in a span `task` with the fields `task_id`, `worker` and
+//!   `status` (recorded when it ends), and the ones OpenTelemetry bridges such as
+//!   `tracing-opentelemetry` read: `otel.name = "background_worker.task"`, `otel.kind =
+//!   "internal"`, and on a failed or panicked task `otel.status_code = "ERROR"` with the failure
+//!   in `otel.status_message`. So an exporter shows one span per task, with its outcome.
 //!
 //! # Redis mirror
 //!
@@ -124,6 +141,9 @@ mod error;
 mod id;
 mod info;
 mod latch;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 mod observe;
 mod panic;
 mod progress;

@@ -7,6 +7,8 @@
 /// converts into a fraction, and a `(done, total)` pair into a counter (whose fraction is
 /// `done / total`).
 ///
+/// Feature `serde`: `Serialize` and `Deserialize`, field by field.
+///
 /// # Examples
 ///
 /// ```

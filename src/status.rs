@@ -8,6 +8,9 @@ use std::fmt;
 /// body starts, then reaches exactly one terminal status (`Completed`, `Failed` or `Cancelled`) that
 /// never changes afterwards.
 ///
+/// Feature `serde`: `Serialize` and `Deserialize`, tagged by `status`, with the failure in
+/// `message`: `{"status": "running"}`, `{"status": "failed", "message": "disk full"}`.
+///
 /// # Examples
 ///
 /// ```

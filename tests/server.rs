@@ -490,3 +490,181 @@ fn bad_settings_are_refused() {
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("--addr HOST:PORT"));
 }
+
+/// `GET /metrics` (feature `metrics`) after a known set of jobs: two completed, one failed, one
+/// panicked, one cancelled, then one left running.
+#[cfg(feature = "metrics")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_the_jobs_in_the_prometheus_text_format() {
+    let server = Server::start(&[("CANCEL_TIMEOUT_MS", "300")]);
+    let client = Client::new();
+
+    // Before any job: every counter and gauge is there, at 0.
+    let scrape = metrics_scrape(&client, &server).await;
+    assert_eq!(scrape.value("background_worker_tasks_submitted_total", &[]), 0.0);
+    for status in ["completed", "failed", "cancelled"] {
+        assert_eq!(
+            scrape.value("background_worker_tasks_finished_total", &[("status", status)]),
+            0.0
+        );
+    }
+    for state in ["pending", "running"] {
+        assert_eq!(scrape.value("background_worker_tasks", &[("state", state)]), 0.0);
+    }
+
+    let mut ids = Vec::new();
+    for body in [
+        json!({"kind": "sleep", "ms": 50}),
+        json!({"kind": "sleep", "ms": 100}),
+        json!({"kind": "fail", "message": "disk full"}),
+        json!({"kind": "panic"}),
+    ] {
+        ids.push(submit(&client, &server, body).await);
+    }
+    let long = submit(&client, &server, json!({"kind": "sleep", "ms": 60_000})).await;
+    wait_for(&client, &server, &long, "running", |job| {
+        job["status"] == "running"
+    })
+    .await;
+    let (status, cancelled) = send(client.delete(server.url(&format!("/jobs/{long}")))).await;
+    assert_eq!(
+        (status, &cancelled["status"]),
+        (StatusCode::OK, &json!("cancelled"))
+    );
+    for id in &ids {
+        wait_for(&client, &server, id, "terminal", is_terminal).await;
+    }
+    ids.push(long);
+    let running = submit(&client, &server, json!({"kind": "sleep", "ms": 60_000})).await;
+    wait_for(&client, &server, &running, "running", |job| {
+        job["status"] == "running"
+    })
+    .await;
+    ids.push(running);
+
+    let scrape = metrics_scrape(&client, &server).await;
+    assert_eq!(scrape.value("background_worker_tasks_submitted_total", &[]), 6.0);
+    let finished = |status| scrape.value("background_worker_tasks_finished_total", &[("status", status)]);
+    assert_eq!(
+        (finished("completed"), finished("failed"), finished("cancelled")),
+        (2.0, 2.0, 1.0),
+        "{}",
+        scrape.text
+    );
+    assert_eq!(
+        scrape.value("background_worker_tasks", &[("state", "running")]),
+        1.0
+    );
+    assert_eq!(
+        scrape.value("background_worker_tasks", &[("state", "pending")]),
+        0.0
+    );
+    // One queue wait per started job; one duration per finished job, by status.
+    assert_eq!(
+        scrape.value("background_worker_task_queue_wait_seconds_count", &[]),
+        6.0
+    );
+    let durations = |status| {
+        scrape.value(
+            "background_worker_task_duration_seconds_count",
+            &[("status", status)],
+        )
+    };
+    assert_eq!(
+        (
+            durations("completed"),
+            durations("failed"),
+            durations("cancelled")
+        ),
+        (2.0, 2.0, 1.0)
+    );
+    // The completed ones slept 50 and 100 ms: the buckets say so.
+    let completed_by = |le| {
+        scrape.value(
+            "background_worker_task_duration_seconds_bucket",
+            &[("status", "completed"), ("le", le)],
+        )
+    };
+    assert_eq!((completed_by("0.025"), completed_by("10")), (0.0, 2.0));
+    // No shutdown yet.
+    for outcome in ["completed", "failed", "cancelled", "aborted"] {
+        assert_eq!(
+            scrape.value("background_worker_shutdown_tasks_total", &[("outcome", outcome)]),
+            0.0
+        );
+    }
+    assert_eq!(
+        scrape.value("background_worker_shutdown_duration_seconds_count", &[]),
+        0.0
+    );
+    assert!(scrape
+        .text
+        .contains("# TYPE background_worker_task_duration_seconds histogram"));
+    assert!(scrape.text.contains("# TYPE background_worker_tasks gauge"));
+    for id in &ids {
+        assert!(!scrape.text.contains(id.as_str()), "a job id in the scrape: {id}");
+    }
+}
+
+/// A scrape of `GET /metrics`.
+#[cfg(feature = "metrics")]
+struct Scrape {
+    text: String,
+}
+
+#[cfg(feature = "metrics")]
+impl Scrape {
+    /// The value of the sample `name{worker="jobs", labels...}` (the labels in any order, and
+    /// exactly these), failing the test when there is none.
+    fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let mut wanted: Vec<String> = labels
+            .iter()
+            .chain(&[("worker", "jobs")])
+            .map(|(key, value)| format!("{key}=\"{value}\""))
+            .collect();
+        wanted.sort();
+        for line in self.text.lines().filter(|line| !line.starts_with('#')) {
+            let Some((series, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let (sample, mut got) = match series.split_once('{') {
+                Some((sample, rest)) => (
+                    sample,
+                    rest.trim_end_matches('}')
+                        .split(',')
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>(),
+                ),
+                None => (series, Vec::new()),
+            };
+            got.sort();
+            if sample == name && got == wanted {
+                return value.parse().unwrap_or_else(|_| panic!("{line}"));
+            }
+        }
+        panic!("no sample {name} {wanted:?} in:\n{}", self.text);
+    }
+}
+
+#[cfg(feature = "metrics")]
+async fn metrics_scrape(client: &Client, server: &Server) -> Scrape {
+    let response = client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .expect("the request reaches the server");
+    assert_eq!(response.status(), StatusCode::OK);
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    Scrape {
+        text: response.text().await.expect("read the scrape"),
+    }
+}

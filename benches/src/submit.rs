@@ -60,6 +60,15 @@ async fn worker_kept(names: Vec<String>, owned: Vec<String>, context: bool) -> (
     (start.elapsed(), worker)
 }
 
+/// `Worker::submit` each id on `worker` (built by the caller, with whatever settings it
+/// measures), then `wait` each id; the worker is handed back, to be dropped outside the timed
+/// region.
+pub async fn on_worker(worker: Worker, names: Vec<String>, owned: Vec<String>) -> (Duration, Worker) {
+    let start = Instant::now();
+    submit_then_wait(&worker, names, owned, false).await;
+    (start.elapsed(), worker)
+}
+
 /// `tokio::spawn` each id's task, then await every `JoinHandle`.
 pub async fn spawn(owned: Vec<String>) -> Duration {
     let start = Instant::now();

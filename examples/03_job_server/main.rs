@@ -12,6 +12,10 @@
 //! as one `shutdown_report {json}` line on stdout, and the process exits 0. A second signal during
 //! the drain exits at once with code 1.
 //!
+//! With the `metrics` feature, `GET /metrics` answers the worker's metrics in the Prometheus
+//! text format (see `metrics.rs`): jobs submitted and finished per status, live jobs, queue wait
+//! and run time histograms, shutdown outcomes.
+//!
 //! With `--redis URL` (and the `redis` feature), every replica mirrors its jobs to Redis and
 //! `GET /jobs/{id}`, `GET /jobs` and `DELETE /jobs/{id}` answer for the whole cluster, each job
 //! with its `"replica"`; a job of a replica that died is `"lost"` (see `cluster.rs`).
@@ -41,6 +45,8 @@ mod api;
 #[cfg(feature = "redis")]
 mod cluster;
 mod config;
+#[cfg(feature = "metrics")]
+mod metrics;
 
 use std::future::IntoFuture;
 use std::io::IsTerminal;
@@ -98,7 +104,18 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     }
 
+    // Before the worker is built: it takes its metric handles from the recorder installed then.
+    #[cfg(feature = "metrics")]
+    let scrape = match metrics::install() {
+        Ok(handle) => handle,
+        Err(error) => {
+            eprintln!("error: cannot install the Prometheus recorder: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+
     let mut builder = Worker::builder()
+        .name("jobs")
         .shutdown_timeout(config.shutdown_timeout)
         .cancel_timeout(config.cancel_timeout)
         .retain_finished_for(RETAIN_FINISHED)
@@ -124,6 +141,8 @@ async fn main() -> ExitCode {
         }
         None => app,
     };
+    #[cfg(feature = "metrics")]
+    let app = app.merge(metrics::router(scrape));
 
     let listener = match TcpListener::bind(&config.addr).await {
         Ok(listener) => listener,

@@ -236,8 +236,12 @@ fn build(profile_dir: &Path) {
         Some(name) => name.to_owned(),
     };
     let target_dir = profile_dir.parent().expect("target/<profile> has a parent");
-    // The features this test was built with, so the binary matches (`--redis` needs `redis`).
+    // The features this test was built with, so the binary matches (`--redis` needs `redis`,
+    // `GET /metrics` needs `metrics`).
     let mut features = vec!["serde"];
+    if cfg!(feature = "metrics") {
+        features.push("metrics");
+    }
     if cfg!(feature = "redis") {
         features.push("redis");
     }
