@@ -518,29 +518,26 @@ impl Slot {
     }
 
     /// The parts of a [`Transition`](crate::Transition) for a snapshot of this slot.
+    ///
+    /// Worked out from durations (one clock subtraction per duration, one wall-clock addition),
+    /// as this runs for every transition when observers listen.
     pub(crate) fn transition_times(&self, snapshot: &Snapshot) -> TransitionTimes {
-        let at = match snapshot.stage {
-            1 => self.submitted,
-            2 => snapshot.started.unwrap_or(self.submitted),
-            _ => snapshot.finished.unwrap_or(self.submitted),
+        let since = |later: Option<Instant>, earlier: Instant| {
+            later.map_or(Duration::ZERO, |later| later.saturating_duration_since(earlier))
         };
-        let queued = (snapshot.stage > 1).then(|| {
-            snapshot
-                .started
-                .or(snapshot.finished)
-                .unwrap_or(at)
-                .saturating_duration_since(self.submitted)
-        });
-        let run_time = if snapshot.stage == 3 {
-            snapshot
-                .started
-                .map(|started| at.saturating_duration_since(started))
-        } else {
-            None
+        let (queued, run_time) = match (snapshot.stage, snapshot.started) {
+            (1, _) => (None, None),
+            (2, started) => (Some(since(started, self.submitted)), None),
+            (_, Some(started)) => (
+                Some(started.saturating_duration_since(self.submitted)),
+                Some(since(snapshot.finished, started)),
+            ),
+            (_, None) => (Some(since(snapshot.finished, self.submitted)), None),
         };
+        let elapsed = queued.unwrap_or_default() + run_time.unwrap_or_default();
         TransitionTimes {
-            at: self.wall(at),
-            submitted_at: self.wall(self.submitted),
+            at: self.submitted_wall + elapsed,
+            submitted_at: self.submitted_wall,
             queued,
             run_time,
         }
