@@ -307,9 +307,19 @@ impl Registry {
         slots
     }
 
-    /// Every pending or running slot.
-    pub(crate) fn live(&self) -> Vec<Arc<Slot>> {
-        self.slots(|index| index <= TaskStatus::Running.index())
+    /// Tells every pending or running task to stop ([`Slot::stop_quietly`]: marked, and aborted
+    /// if it has no token) and returns their slots, in one pass. Each slot's mutex is taken under
+    /// its shard's guard (shard, then slot: the lock order).
+    pub(crate) fn stop_live(&self) -> Vec<Arc<Slot>> {
+        let mut live = Vec::with_capacity(self.map.len());
+        for entry in self.map.iter() {
+            let slot = entry.value();
+            if !slot.is_terminal() {
+                slot.stop_quietly();
+                live.push(Arc::clone(slot));
+            }
+        }
+        live
     }
 
     /// Removes every terminal entry and says how many of each status were removed. Live entries

@@ -73,7 +73,6 @@ pub struct TaskReport {
 pub struct ShutdownReport {
     /// Shared, so every `shutdown` caller gets the report without a deep copy.
     lines: Arc<Lines>,
-    counts: Counts,
     elapsed: Duration,
 }
 
@@ -87,59 +86,94 @@ struct Counts {
 }
 
 impl Counts {
-    fn add(&mut self, outcome: &TaskOutcome) {
-        match outcome {
-            TaskOutcome::Completed => self.completed += 1,
-            TaskOutcome::Failed(_) => self.failed += 1,
-            TaskOutcome::Cancelled => self.cancelled += 1,
-            TaskOutcome::Aborted => self.aborted += 1,
+    fn of<'a>(outcomes: impl Iterator<Item = &'a TaskOutcome>) -> Self {
+        let mut counts = Self::default();
+        for outcome in outcomes {
+            match outcome {
+                TaskOutcome::Completed => counts.completed += 1,
+                TaskOutcome::Failed(_) => counts.failed += 1,
+                TaskOutcome::Cancelled => counts.cancelled += 1,
+                TaskOutcome::Aborted => counts.aborted += 1,
+            }
         }
+        counts
     }
 
-    fn total(&self) -> usize {
-        self.completed + self.failed + self.cancelled + self.aborted
+    /// The counts of drained tasks, from their slots' state (no status is built).
+    fn of_slots(slots: &[Arc<Slot>]) -> Self {
+        let mut counts = Self::default();
+        for slot in slots {
+            if slot.ended_by_deadline_abort() {
+                counts.aborted += 1;
+                continue;
+            }
+            match slot.status_index() {
+                2 => counts.completed += 1,
+                3 => counts.failed += 1,
+                _ => counts.cancelled += 1, // as `TaskOutcome::from_status` has it
+            }
+        }
+        counts
     }
 }
 
-/// The report's lines, built (one `String` per id, sorted) the first time they are read: the
-/// drain itself only records each task's outcome, so `shutdown` returns as soon as the tasks have
-/// stopped, and a caller that only reads the counts never pays for the lines.
+/// The report's counts and lines, worked out from the drained tasks' slots the first time they
+/// are read: the drain itself only waits for the tasks (every one of them is terminal by then,
+/// and its outcome fixed), so `shutdown` returns as soon as they have stopped. Reading the
+/// counts takes one pass over the tasks; the lines (one `String` per id, sorted) are built on the
+/// first call to [`ShutdownReport::tasks`] or [`ShutdownReport::outcome`].
 struct Lines {
+    total: usize,
+    counts: OnceLock<Counts>,
     built: OnceLock<Box<[TaskReport]>>,
-    /// The drained tasks with their outcomes, until the lines are built.
-    drained: Mutex<Vec<(Arc<Slot>, TaskOutcome)>>,
+    /// The drained tasks, until the lines are built.
+    drained: Mutex<Vec<Arc<Slot>>>,
+}
+
+/// How a drained task ended: `Aborted` if the drain's abort at the deadline is what ended it,
+/// else by its terminal status.
+fn outcome_of(slot: &Slot) -> TaskOutcome {
+    if slot.ended_by_deadline_abort() {
+        TaskOutcome::Aborted
+    } else {
+        TaskOutcome::from_status(slot.status())
+    }
 }
 
 impl ShutdownReport {
-    /// The report of a drain: every drained task with its outcome.
-    pub(crate) fn new(drained: Vec<(Arc<Slot>, TaskOutcome)>, elapsed: Duration) -> Self {
-        let mut counts = Counts::default();
-        for (_, outcome) in &drained {
-            counts.add(outcome);
-        }
+    /// The report of a drain: every drained task, each terminal.
+    pub(crate) fn new(drained: Vec<Arc<Slot>>, elapsed: Duration) -> Self {
         Self {
             lines: Arc::new(Lines {
+                total: drained.len(),
+                counts: OnceLock::new(),
                 built: OnceLock::new(),
                 drained: Mutex::new(drained),
             }),
-            counts,
             elapsed,
         }
+    }
+
+    fn counts(&self) -> Counts {
+        *self.lines.counts.get_or_init(|| {
+            let drained = self.lines.drained.lock().unwrap_or_else(PoisonError::into_inner);
+            match self.lines.built.get() {
+                Some(tasks) => Counts::of(tasks.iter().map(|task| &task.outcome)),
+                None => Counts::of_slots(&drained),
+            }
+        })
     }
 
     #[cfg(feature = "serde")]
     fn from_lines(mut tasks: Vec<TaskReport>, elapsed: Duration) -> Self {
         tasks.sort_unstable_by(|a, b| a.id.cmp(&b.id));
-        let mut counts = Counts::default();
-        for task in &tasks {
-            counts.add(&task.outcome);
-        }
         Self {
             lines: Arc::new(Lines {
+                total: tasks.len(),
+                counts: OnceLock::from(Counts::of(tasks.iter().map(|task| &task.outcome))),
                 built: OnceLock::from(tasks.into_boxed_slice()),
                 drained: Mutex::default(),
             }),
-            counts,
             elapsed,
         }
     }
@@ -150,14 +184,16 @@ impl ShutdownReport {
     /// on any clone, return them at once.
     #[must_use]
     pub fn tasks(&self) -> &[TaskReport] {
+        // The counts first, while the drained tasks are still there to count.
+        self.counts();
         self.lines.built.get_or_init(|| {
             let drained =
                 std::mem::take(&mut *self.lines.drained.lock().unwrap_or_else(PoisonError::into_inner));
             let mut tasks: Vec<TaskReport> = drained
                 .into_iter()
-                .map(|(slot, outcome)| TaskReport {
+                .map(|slot| TaskReport {
                     id: slot.id().to_owned(),
-                    outcome,
+                    outcome: outcome_of(&slot),
                 })
                 .collect();
             // Sorted by the lines' own copies of the ids: they sit close together in memory.
@@ -185,31 +221,31 @@ impl ShutdownReport {
     /// Number of tasks drained.
     #[must_use]
     pub fn total(&self) -> usize {
-        self.counts.total()
+        self.lines.total
     }
 
     /// Number of tasks that completed.
     #[must_use]
     pub fn completed(&self) -> usize {
-        self.counts.completed
+        self.counts().completed
     }
 
     /// Number of tasks that failed.
     #[must_use]
     pub fn failed(&self) -> usize {
-        self.counts.failed
+        self.counts().failed
     }
 
     /// Number of tasks that stopped on being signalled (or never started).
     #[must_use]
     pub fn cancelled(&self) -> usize {
-        self.counts.cancelled
+        self.counts().cancelled
     }
 
     /// Number of tasks that had to be aborted at the timeout.
     #[must_use]
     pub fn aborted(&self) -> usize {
-        self.counts.aborted
+        self.counts().aborted
     }
 }
 

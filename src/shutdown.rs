@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::sync::tokio;
 use crate::sync::tokio::time::Instant;
 
-use crate::report::{ShutdownReport, TaskOutcome};
+use crate::report::ShutdownReport;
 use crate::shared::Shared;
 use crate::slot::Slot;
 
@@ -24,16 +24,7 @@ pub(crate) fn begin(shared: &Shared) -> Option<Vec<Arc<Slot>>> {
         return None;
     }
     shared.tracker.close();
-    Some(shared.registry.live())
-}
-
-/// Tells every live task to stop: each is marked (so that none starts from now on), and those
-/// without a token (from `submit`) are aborted. Those with one are told by cancelling the
-/// worker's root token, whose children they are: the caller does that next.
-pub(crate) fn stop_all(live: &[Arc<Slot>]) {
-    for slot in live {
-        slot.stop_quietly();
-    }
+    Some(shared.registry.stop_live())
 }
 
 /// Waits for every drained task, all against one deadline, aborting those still running at it;
@@ -45,46 +36,32 @@ pub(crate) async fn drain(shared: Arc<Shared>, live: Vec<Arc<Slot>>, timeout: Du
     let in_time = tokio::time::timeout_at(started + timeout, shared.tracker.wait())
         .await
         .is_ok();
-    let mut aborted = Vec::new();
     if !in_time {
-        aborted = live.iter().map(|slot| abort_if_live(slot, timeout)).collect();
+        for slot in &live {
+            if !slot.is_terminal() {
+                tracing::warn!(task_id = %slot.id(), ?timeout, "task did not stop within the shutdown timeout, aborting it");
+                slot.abort_at_deadline();
+            }
+        }
         shared.tracker.wait().await;
     }
 
-    let drained: Vec<(Arc<Slot>, TaskOutcome)> = live
-        .into_iter()
-        .enumerate()
-        .map(|(index, slot)| {
-            let outcome = if aborted.get(index) == Some(&true) && slot.was_dropped() {
-                TaskOutcome::Aborted
-            } else {
-                TaskOutcome::from_status(slot.status())
-            };
-            tracing::debug!(task_id = %slot.id(), ?outcome, "task stopped");
-            (slot, outcome)
-        })
-        .collect();
-    let report = ShutdownReport::new(drained, started.elapsed());
-    tracing::info!(
-        completed = report.completed(),
-        failed = report.failed(),
-        cancelled = report.cancelled(),
-        aborted = report.aborted(),
-        elapsed = ?report.elapsed(),
-        "worker stopped"
-    );
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        for slot in &live {
+            tracing::debug!(task_id = %slot.id(), status = %slot.status(), "task stopped");
+        }
+    }
+    let report = ShutdownReport::new(live, started.elapsed());
+    if tracing::enabled!(tracing::Level::INFO) {
+        tracing::info!(
+            completed = report.completed(),
+            failed = report.failed(),
+            cancelled = report.cancelled(),
+            aborted = report.aborted(),
+            elapsed = ?report.elapsed(),
+            "worker stopped"
+        );
+    }
     shared.config.observers.shutdown(&report);
     shared.report.set(report);
-}
-
-/// Aborts a task still live at the deadline; returns whether it did.
-fn abort_if_live(slot: &Slot, timeout: Duration) -> bool {
-    if slot.is_terminal() {
-        return false;
-    }
-    tracing::warn!(task_id = %slot.id(), ?timeout, "task did not stop within the shutdown timeout, aborting it");
-    if let Some(handle) = slot.abort() {
-        handle.abort();
-    }
-    true
 }

@@ -52,6 +52,9 @@ const SETTLED: u8 = 1 << 4;
 /// from now on, it is cancelled. Tasks from `submit` have no token: this flag and an abort stop
 /// them.
 const STOP: u8 = 1 << 5;
+/// The shutdown drain aborted the task at its deadline (it is reported `Aborted` if that is what
+/// ended it).
+const ABORTED_AT_DEADLINE: u8 = 1 << 6;
 
 const PENDING: u8 = 0;
 const RUNNING: u8 = 1;
@@ -279,9 +282,24 @@ impl Slot {
         self.lock().token.clone()
     }
 
-    /// Whether the terminal status was written because the future was dropped unfinished.
-    pub(crate) fn was_dropped(&self) -> bool {
-        self.state() & DROPPED != 0
+    /// Aborts a task still live at the shutdown deadline, and remembers it did.
+    pub(crate) fn abort_at_deadline(&self) {
+        let mut inner = self.lock();
+        let state = self.state();
+        if is_terminal(state) {
+            return;
+        }
+        self.state.store(state | ABORTED_AT_DEADLINE, Ordering::Release);
+        match &inner.join {
+            Some(join) => join.abort(),
+            None => inner.abort_requested = true,
+        }
+    }
+
+    /// Whether the shutdown drain's abort at the deadline is what ended the task.
+    pub(crate) fn ended_by_deadline_abort(&self) -> bool {
+        let state = self.state();
+        state & ABORTED_AT_DEADLINE != 0 && state & DROPPED != 0
     }
 
     pub(crate) fn status(&self) -> TaskStatus {
@@ -401,7 +419,7 @@ impl Slot {
         if is_terminal(from) {
             return None;
         }
-        let mut state = status.index() | (from & STOP);
+        let mut state = status.index() | (from & (STOP | ABORTED_AT_DEADLINE));
         if dropped {
             state |= DROPPED;
         }

@@ -34,7 +34,7 @@ impl Drop for Inner {
     /// The last `Worker` handle is gone: tell every task to stop (cancel the tokens of tasks from
     /// `submit_with_context`, abort those from `submit`).
     fn drop(&mut self) {
-        shutdown::stop_all(&self.shared.registry.live());
+        drop(self.shared.registry.stop_live());
         self.root.cancel();
     }
 }
@@ -651,7 +651,6 @@ impl Worker {
         // Take the live tasks before signalling them: one that stops on the signal would
         // otherwise be terminal, and missing from the report, by the time the drain looks.
         if let Some(live) = shutdown::begin(shared) {
-            shutdown::stop_all(&live);
             inner.root.cancel();
             tokio::spawn(shutdown::drain(
                 Arc::clone(shared),
