@@ -129,9 +129,10 @@ impl Hasher for IdHasher {
         self.sip.write(bytes);
     }
 
-    fn write_usize(&mut self, n: usize) {
-        self.sip.write_usize(n);
-    }
+    /// The length `[u8]` hashing writes first. Skipped: this hasher only ever hashes one id, and
+    /// SipHash's last block carries the total length anyway, so ids of different lengths still
+    /// hash apart; it saves a block per lookup.
+    fn write_usize(&mut self, _len: usize) {}
 
     fn write_u128(&mut self, cached: u128) {
         // Only `Key::hash` calls this, with a hash that fits in 64 bits.
