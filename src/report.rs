@@ -8,6 +8,9 @@ use crate::slot::Slot;
 use crate::status::TaskStatus;
 
 /// How one task ended during [`Worker::shutdown`](crate::Worker::shutdown).
+///
+/// Feature `serde`: `Serialize` and `Deserialize`, tagged by `outcome`, with the failure in
+/// `message`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(
@@ -39,6 +42,8 @@ impl TaskOutcome {
 }
 
 /// One task's line in a [`ShutdownReport`].
+///
+/// Feature `serde`: `Serialize` and `Deserialize`, field by field.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct TaskReport {
@@ -51,6 +56,11 @@ pub struct TaskReport {
 /// What [`Worker::shutdown`](crate::Worker::shutdown) found: one line for every task that was
 /// pending or running when the shutdown began (tasks that had finished earlier are not listed),
 /// sorted by id, and how long the drain took.
+///
+/// Its counts and lines are worked out from the drained tasks the first time they are read, so
+/// that `shutdown` returns as soon as the tasks have stopped. Clones share them.
+///
+/// Feature `serde`: `Serialize` and `Deserialize`, as `{"tasks": [...], "elapsed": ...}`.
 ///
 /// # Examples
 ///
