@@ -400,7 +400,8 @@ impl Slot {
             return Err(true);
         }
         inner.started = Some(now);
-        self.state.store(RUNNING, Ordering::Release);
+        // Keep the flags (none is expected here: a task told to stop never gets this far).
+        self.state.store(RUNNING | (state & !STATUS), Ordering::Release);
         Ok(self.after_change(&mut inner, telling))
     }
 
