@@ -10,7 +10,7 @@ use crate::slot::Slot;
 /// The handle a task body receives from
 /// [`Worker::submit_with_context`](crate::Worker::submit_with_context).
 ///
-/// It carries the task's id and its own child [`CancellationToken`]. The token is cancelled when
+/// It carries the task's id and its own [`CancellationToken`]. The token is cancelled when
 /// [`Worker::cancel`](crate::Worker::cancel) is called for this task, when
 /// [`Worker::shutdown`](crate::Worker::shutdown) begins, or when the last [`Worker`](crate::Worker)
 /// handle is dropped. A task that watches it can wind down on its own (flush, checkpoint,
@@ -59,8 +59,13 @@ impl TaskContext {
         self.slot.id()
     }
 
-    /// The task's own cancellation token (a child of the worker's root token, which
-    /// [`shutdown`](crate::Worker::shutdown) and dropping the last handle cancel).
+    /// The task's own cancellation token, which [`cancel`](crate::Worker::cancel),
+    /// [`shutdown`](crate::Worker::shutdown) and dropping the last handle cancel.
+    ///
+    /// It is not a child of a worker-wide token: creating and dropping a child takes its
+    /// parent's lock, which every task would contend on. The worker cancels each live task's
+    /// token itself instead. Tokens you derive from it with
+    /// [`child_token`](CancellationToken::child_token) are cancelled with it.
     ///
     /// Cancelling it yourself cancels only this task, which then ends as
     /// [`TaskStatus::Cancelled`](crate::TaskStatus::Cancelled).

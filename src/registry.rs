@@ -16,8 +16,8 @@
 //!    across an `.await` (clippy's `await_holding_invalid_type`, configured in `clippy.toml`,
 //!    checks the rest of the crate).
 //! 2. While a guard is held, nothing calls back into the map, and nothing runs code that might:
-//!    no user code, no observer, no `JoinHandle` or `CancellationToken` drop (a token drop takes
-//!    its parent's lock), no `tokio::spawn` (spawning on a runtime that is shutting down drops the
+//!    no user code, no observer, no `JoinHandle` drop, no `CancellationToken` cancel (it wakes
+//!    the tasks that watch it), no `tokio::spawn` (spawning on a runtime that is shutting down drops the
 //!    future on the spot, and a task's drop guard writes its status). Slots that leave the map
 //!    are handed back to the caller and dropped after the guard is gone. (A slot in the map that
 //!    is terminal holds no token and no join handle any more, so even its drop would take no lock.)
@@ -49,6 +49,7 @@ use std::hash::{BuildHasher, DefaultHasher, RandomState};
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::dashmap::mapref::entry::Entry;
 use crate::sync::dashmap::DashMap;
+use crate::sync::tokio_util::sync::CancellationToken;
 
 use crate::slot::Slot;
 use crate::status::TaskStatus;
@@ -308,19 +309,21 @@ impl Registry {
         slots
     }
 
-    /// Tells every pending or running task to stop ([`Slot::stop_quietly`]: marked, and aborted
-    /// if it has no token) and returns their slots, in one pass. Each slot's mutex is taken under
-    /// its shard's guard (shard, then slot: the lock order).
-    pub(crate) fn stop_live(&self) -> Vec<Arc<Slot>> {
+    /// Tells every pending or running task to stop ([`Slot::stop`]: marked, and aborted if it
+    /// has no token) and returns their slots, and handles on the tokens of those that have one,
+    /// in one pass. Each slot's mutex is taken under its shard's guard (shard, then slot: the
+    /// lock order). The caller cancels the tokens once the guards are gone, and drops them.
+    pub(crate) fn stop_live(&self) -> (Vec<Arc<Slot>>, Vec<CancellationToken>) {
         let mut live = Vec::with_capacity(self.map.len());
+        let mut tokens = Vec::new();
         for entry in self.map.iter() {
             let slot = entry.value();
             if !slot.is_terminal() {
-                slot.stop_quietly();
+                tokens.extend(slot.stop());
                 live.push(Arc::clone(slot));
             }
         }
-        live
+        (live, tokens)
     }
 
     /// Removes every terminal entry and says how many of each status were removed. Live entries

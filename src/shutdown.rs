@@ -1,7 +1,8 @@
 //! The shutdown drain: every live task against one deadline, then a report.
 //!
 //! The registry is closed first (every later submit is refused), then its live slots are
-//! collected, then their tokens are cancelled: a task that stops on the signal is in the report.
+//! collected and marked, then their tokens are cancelled: a task that stops on the signal is in
+//! the report.
 //! The drain waits for the tracker of live futures, not for each task: the count of live futures
 //! reaching zero costs one atomic operation per task. At the deadline, the tasks still live are
 //! aborted; then the drain waits for their futures to be dropped (a body blocking its thread
@@ -17,14 +18,30 @@ use crate::report::ShutdownReport;
 use crate::shared::Shared;
 use crate::slot::Slot;
 
-/// Closes the registry and takes every live task for the drain; `None` if a shutdown began
-/// already. Must run before the tasks are signalled.
+/// Closes the registry, takes every live task for the drain and tells each one to stop; `None`
+/// if a shutdown began already. The live tasks are taken before any is signalled: one that stops
+/// on the signal would otherwise be terminal, and missing from the report, by the time the drain
+/// looks.
 pub(crate) fn begin(shared: &Shared) -> Option<Vec<Arc<Slot>>> {
     if !shared.registry.close() {
         return None;
     }
     shared.tracker.close();
-    Some(shared.registry.stop_live())
+    Some(stop_all(shared))
+}
+
+/// Tells every live task to stop: marks each one and aborts those without a token (under the
+/// registry's guards), then cancels the tokens of the others (after them). Returns the tasks.
+///
+/// Each task has a token of its own rather than a child of a worker-wide one: creating and
+/// dropping a child token takes its parent's lock, one lock that every thread would take twice
+/// per task. Cancelling them one by one here costs what a parent's cancel would.
+pub(crate) fn stop_all(shared: &Shared) -> Vec<Arc<Slot>> {
+    let (live, tokens) = shared.registry.stop_live();
+    for token in tokens {
+        token.cancel();
+    }
+    live
 }
 
 /// Waits for every drained task, all against one deadline, aborting those still running at it;

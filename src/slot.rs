@@ -86,9 +86,8 @@ struct Inner {
     finished: Option<Instant>,
     /// The message of a `Failed` status.
     message: Option<Box<str>>,
-    /// The child token of a task from `submit_with_context` while it is live; dropped when it
-    /// ends, so that finished tasks leave no node in the token tree. Tasks from `submit` have
-    /// none: they are stopped by an abort (see [`Slot::stop`]).
+    /// The token of a task from `submit_with_context` while it is live; dropped when it ends.
+    /// Tasks from `submit` have none: they are stopped by an abort (see [`Slot::stop`]).
     token: Option<CancellationToken>,
     /// Attached right after spawning; dropped when the task ends.
     join: Option<JoinHandle<()>>,
@@ -226,9 +225,9 @@ impl Slot {
     }
 
     /// Tells a live task to stop. It is marked (so that it never starts, and ends cancelled
-    /// whatever it returns); a task with a token gets the token back, for the caller to cancel
-    /// (or to drop, when the worker's root token is cancelled anyway); one without is aborted (at
-    /// its next `.await`, or at once if it waits to start).
+    /// whatever it returns); a task with a token gets a handle on the token back, for the caller
+    /// to cancel once no lock is held (cancelling wakes the task); one without is aborted (at its
+    /// next `.await`, or at once if it waits to start).
     ///
     /// The abort is made under the mutex: it only marks the task and schedules it, it drops
     /// nothing and takes none of this crate's locks.
@@ -247,23 +246,6 @@ impl Slot {
             None => inner.abort_requested = true,
         }
         None
-    }
-
-    /// Marks a live task told to stop and aborts it if it has no token (see [`Slot::stop`]);
-    /// the token of one that has is left alone (the caller cancels the root token).
-    pub(crate) fn stop_quietly(&self) {
-        let mut inner = self.lock();
-        let state = self.state();
-        if is_terminal(state) {
-            return;
-        }
-        self.state.store(state | STOP, Ordering::Release);
-        if inner.token.is_none() {
-            match &inner.join {
-                Some(join) => join.abort(),
-                None => inner.abort_requested = true,
-            }
-        }
     }
 
     /// Whether the task was told to stop: marked by [`Slot::stop`], or its token cancelled (a

@@ -27,15 +27,16 @@ use crate::status::TaskStatus;
 /// The state behind every clone of one [`Worker`].
 struct Inner {
     shared: Arc<Shared>,
-    root: CancellationToken,
+    /// Stops the reaper (tasks have tokens of their own, see `shutdown::stop_all`).
+    stop_reaper: CancellationToken,
 }
 
 impl Drop for Inner {
     /// The last `Worker` handle is gone: tell every task to stop (cancel the tokens of tasks from
     /// `submit_with_context`, abort those from `submit`).
     fn drop(&mut self) {
-        drop(self.shared.registry.stop_live());
-        self.root.cancel();
+        drop(shutdown::stop_all(&self.shared));
+        self.stop_reaper.cancel();
     }
 }
 
@@ -45,7 +46,7 @@ impl Drop for Inner {
 /// holds its [`TaskStatus`]: `Pending` from the moment `submit` returns, `Running` once the body
 /// starts, then exactly one of `Completed`, `Failed(message)` or `Cancelled`. Status queries read
 /// the registry directly: no message passing, no waiting. A task from
-/// [`submit_with_context`](Worker::submit_with_context) also gets its own child
+/// [`submit_with_context`](Worker::submit_with_context) also gets its own
 /// [`CancellationToken`] to watch; one from [`submit`](Worker::submit), whose body cannot see a
 /// token, is stopped by an abort instead, which drops it at its next `.await` just the same and
 /// costs no token.
@@ -141,7 +142,7 @@ impl Worker {
         Self {
             inner: Arc::new(Inner {
                 shared: Arc::new(Shared::new(config)),
-                root: CancellationToken::new(),
+                stop_reaper: CancellationToken::new(),
             }),
         }
     }
@@ -274,8 +275,9 @@ impl Worker {
         if shared.registry.is_closed() {
             return Err(SubmitError::ShuttingDown { id });
         }
-        // Only a context task watches a token; a plain one is stopped by an abort.
-        let token = with_context.then(|| inner.root.child_token());
+        // Only a context task watches a token; a plain one is stopped by an abort. The token is
+        // not a child of a worker-wide one (see `shutdown::stop_all`).
+        let token = with_context.then(CancellationToken::new);
         let id = TaskId::new(id);
         let hash = shared.registry.hash(id.as_bytes());
         let slot = Arc::new(Slot::new(
@@ -301,7 +303,7 @@ impl Worker {
             });
         }
         if shared.reaper_due() {
-            tokio::spawn(reap(Arc::clone(shared), inner.root.clone()));
+            tokio::spawn(reap(Arc::clone(shared), inner.stop_reaper.clone()));
         }
         let span = tracing::info_span!(
             "task",
@@ -648,10 +650,8 @@ impl Worker {
     pub async fn shutdown(&self) -> ShutdownReport {
         let inner = &self.inner;
         let shared = &inner.shared;
-        // Take the live tasks before signalling them: one that stops on the signal would
-        // otherwise be terminal, and missing from the report, by the time the drain looks.
         if let Some(live) = shutdown::begin(shared) {
-            inner.root.cancel();
+            inner.stop_reaper.cancel();
             tokio::spawn(shutdown::drain(
                 Arc::clone(shared),
                 live,
@@ -663,8 +663,8 @@ impl Worker {
 }
 
 /// Removes finished entries when their time to live is up. Runs until shutdown begins or the last
-/// `Worker` handle is dropped (both cancel `root`).
-async fn reap(shared: Arc<Shared>, root: CancellationToken) {
+/// `Worker` handle is dropped (both cancel `stop`).
+async fn reap(shared: Arc<Shared>, stop: CancellationToken) {
     loop {
         let next = shared.prune(Instant::now());
         let wait = async {
@@ -674,7 +674,7 @@ async fn reap(shared: Arc<Shared>, root: CancellationToken) {
             }
         };
         tokio::select! {
-            () = root.cancelled() => return,
+            () = stop.cancelled() => return,
             () = wait => {}
         }
     }
