@@ -101,7 +101,10 @@ impl Shared {
 
     /// Registers a freshly made pending slot and tells observers about it. On a full registry,
     /// first removes what retention allows, then tries once more.
-    pub(crate) fn admit(&self, slot: &Arc<Slot>) -> Result<(), Refused> {
+    ///
+    /// `telling`: what the slot was made with. A slot made without observers counts its
+    /// `Pending` stage as told already, so there is nothing to tell and its mutex is not taken.
+    pub(crate) fn admit(&self, slot: &Arc<Slot>, telling: bool) -> Result<(), Refused> {
         let mut inserted = self.registry.insert(slot);
         if matches!(inserted, Err(Refused::Full)) {
             if let Some(retention) = &self.retention {
@@ -115,7 +118,9 @@ impl Shared {
         }
         self.counters.add(TaskStatus::Pending.index());
         drop(replaced);
-        self.tell(slot, slot.pending());
+        if telling {
+            self.tell(slot, slot.pending());
+        }
         Ok(())
     }
 

@@ -280,17 +280,12 @@ impl Worker {
         let token = with_context.then(CancellationToken::new);
         let id = TaskId::new(id);
         let hash = shared.registry.hash(id.as_bytes());
-        let slot = Arc::new(Slot::new(
-            id,
-            hash,
-            shared.next_generation(),
-            token,
-            shared.telling(),
-        ));
+        let telling = shared.telling();
+        let slot = Arc::new(Slot::new(id, hash, shared.next_generation(), token, telling));
         // Counts the future as live before the slot is visible, so a shutdown that sees the slot
         // also waits for its future.
         let mut guard = FinishGuard::new(Arc::clone(shared), Arc::clone(&slot));
-        if let Err(refused) = shared.admit(&slot) {
+        if let Err(refused) = shared.admit(&slot, telling) {
             guard.disarm();
             let id = slot.id().to_owned();
             return Err(match refused {
