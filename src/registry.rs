@@ -17,10 +17,11 @@
 //!    checks the rest of the crate).
 //! 2. While a guard is held, nothing calls back into the map, and nothing runs code that might:
 //!    no user code, no observer, no `JoinHandle` drop, no `CancellationToken` cancel (it wakes
-//!    the tasks that watch it), no `tokio::spawn` (spawning on a runtime that is shutting down drops the
-//!    future on the spot, and a task's drop guard writes its status). Slots that leave the map
-//!    are handed back to the caller and dropped after the guard is gone. (A slot in the map that
-//!    is terminal holds no token and no join handle any more, so even its drop would take no lock.)
+//!    the tasks that watch it), no `tokio::spawn` (spawning on a runtime that is shutting down
+//!    drops the future on the spot, and a task's drop guard writes its status). Slots that leave
+//!    the map are handed back to the caller and dropped after the guard is gone, and so are the
+//!    token handles `stop_live` collects. (A slot in the map that is terminal holds no token and
+//!    no join handle any more, so even its drop would take no lock.)
 //! 3. Lock order: the retention queue (`retention.rs`) → one shard of the map → one slot's mutex.
 //!    Never the other way round: nothing takes a shard lock while it holds a slot's mutex, and
 //!    nothing takes the retention queue while it holds a shard.

@@ -35,7 +35,7 @@ pub(crate) fn begin(shared: &Shared) -> Option<Vec<Arc<Slot>>> {
 ///
 /// Each task has a token of its own rather than a child of a worker-wide one: creating and
 /// dropping a child token takes its parent's lock, one lock that every thread would take twice
-/// per task. Cancelling them one by one here costs what a parent's cancel would.
+/// per task. A parent's cancel would visit every child just the same.
 pub(crate) fn stop_all(shared: &Shared) -> Vec<Arc<Slot>> {
     let (live, tokens) = shared.registry.stop_live();
     for token in tokens {
