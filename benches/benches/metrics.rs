@@ -119,10 +119,11 @@ fn main() {
                 let i = (round + k) % VARIANTS.len();
                 let worker = build(VARIANTS[i], &recorder);
                 let (names, owned) = (names.clone(), names.clone());
-                let (elapsed, worker): (Duration, Worker) = run_in_task(&rt, on_worker(worker, names, owned));
+                let (elapsed, leftover): (Duration, (Worker, Vec<String>)) =
+                    run_in_task(&rt, on_worker(worker, names, owned));
                 {
                     let _runtime = rt.enter();
-                    drop(worker); // freed outside the timed region
+                    drop(leftover); // freed outside the timed region
                 }
                 handle.run_upkeep();
                 std::hint::black_box(handle.render());

@@ -17,8 +17,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// Submits every id (with `submit`, or `submit_with_context` if `context`), then waits for each
-/// by name.
-async fn submit_then_wait(worker: &Worker, names: Vec<String>, owned: Vec<String>, context: bool) {
+/// by name. The names waited on are the caller's, made and dropped outside the timed region (as
+/// the ids are: each task drops its own).
+async fn submit_then_wait(worker: &Worker, names: &[String], owned: Vec<String>, context: bool) {
     if context {
         for id in owned {
             worker
@@ -31,7 +32,7 @@ async fn submit_then_wait(worker: &Worker, names: Vec<String>, owned: Vec<String
             worker.submit(id, || async { Ok(()) }).await.expect("submit");
         }
     }
-    for id in &names {
+    for id in names {
         black_box(worker.wait(id).await);
     }
 }
@@ -47,13 +48,13 @@ pub async fn worker_context(names: Vec<String>, owned: Vec<String>) -> Duration 
 }
 
 async fn worker_in_one_task(names: Vec<String>, owned: Vec<String>, context: bool) -> Duration {
-    let (elapsed, worker) = worker_kept(names, owned, context).await;
+    let (elapsed, worker) = worker_kept(&names, owned, context).await;
     drop(worker); // the finished entries are freed outside the timed region
     elapsed
 }
 
 /// As `worker_in_one_task`, but hands the finished `Worker` back to be dropped by the caller.
-async fn worker_kept(names: Vec<String>, owned: Vec<String>, context: bool) -> (Duration, Worker) {
+async fn worker_kept(names: &[String], owned: Vec<String>, context: bool) -> (Duration, Worker) {
     let worker = Worker::new();
     let start = Instant::now();
     submit_then_wait(&worker, names, owned, context).await;
@@ -62,11 +63,15 @@ async fn worker_kept(names: Vec<String>, owned: Vec<String>, context: bool) -> (
 
 /// `Worker::submit` each id on `worker` (built by the caller, with whatever settings it
 /// measures), then `wait` each id; the worker is handed back, to be dropped outside the timed
-/// region.
-pub async fn on_worker(worker: Worker, names: Vec<String>, owned: Vec<String>) -> (Duration, Worker) {
+/// region (and so are the names, handed back with it).
+pub async fn on_worker(
+    worker: Worker,
+    names: Vec<String>,
+    owned: Vec<String>,
+) -> (Duration, (Worker, Vec<String>)) {
     let start = Instant::now();
-    submit_then_wait(&worker, names, owned, false).await;
-    (start.elapsed(), worker)
+    submit_then_wait(&worker, &names, owned, false).await;
+    (start.elapsed(), (worker, names))
 }
 
 /// `tokio::spawn` each id's task, then await every `JoinHandle`.
@@ -150,15 +155,17 @@ pub struct Input {
     chunks: Vec<(Vec<String>, Vec<String>)>,
 }
 
-/// One finished run: its time, and what it leaves behind (a `Worker` full of finished entries),
-/// which the caller drops outside the measured region (and, for callgrind, outside the counted
-/// one).
+/// One finished run: its time, and what it leaves behind (a `Worker` full of finished entries,
+/// and the names it waited on), which the caller drops outside the measured region (and, for
+/// callgrind, outside the counted one).
 #[derive(Debug)]
 pub struct Run {
     /// From the first submit until every task finished.
     pub elapsed: Duration,
     /// The finished `Worker`, if the variant has one.
     pub leftover: Option<Worker>,
+    /// The names a `Worker` variant waited on, per submitter.
+    pub waited: Vec<Vec<String>>,
 }
 
 impl Run {
@@ -166,6 +173,7 @@ impl Run {
         Self {
             elapsed,
             leftover: None,
+            waited: Vec::new(),
         }
     }
 }
@@ -222,10 +230,11 @@ impl Variant {
                 match self {
                     Variant::Worker | Variant::WorkerContext => {
                         let (elapsed, worker) =
-                            worker_kept(names, owned, self == Variant::WorkerContext).await;
+                            worker_kept(&names, owned, self == Variant::WorkerContext).await;
                         Run {
                             elapsed,
                             leftover: Some(worker),
+                            waited: vec![names],
                         }
                     }
                     Variant::Tracker => Run::of(tracker(owned).await),
@@ -244,15 +253,20 @@ impl Variant {
                         .into_iter()
                         .map(|(owned, names)| {
                             let worker = worker.clone();
-                            tokio::spawn(
-                                async move { submit_then_wait(&worker, names, owned, context).await },
-                            )
+                            tokio::spawn(async move {
+                                submit_then_wait(&worker, &names, owned, context).await;
+                                names
+                            })
                         })
                         .collect();
-                    join_all(submitters).await;
+                    let mut waited = Vec::with_capacity(submitters.len());
+                    for submitter in submitters {
+                        waited.push(submitter.await.expect("submitter task panicked"));
+                    }
                     Run {
                         elapsed: start.elapsed(),
                         leftover: Some(worker),
+                        waited,
                     }
                 }
                 Variant::Tracker => {
