@@ -175,7 +175,7 @@ impl Shared {
             }
         };
         if let Some(waiters) = waiters {
-            waiters.notify_waiters();
+            waiters.wake();
         }
     }
 

@@ -25,12 +25,21 @@
 //!   every stage not told yet, releasing the mutex around each call; a change made meanwhile is
 //!   picked up by the teller. A terminal status is *settled* once it has been told; `wait` and
 //!   `cancel` return settled statuses only.
+//! - A task waiting for the slot to settle ([`Slot::wait`]) leaves its `Waker` in the slot, under
+//!   the mutex, keyed by the address of its pinned wait future, and takes it out again if that
+//!   future is dropped first; settling takes every waker out under the mutex, and they are woken
+//!   after it is released. A check and a registration happen under one lock, so no wake-up is
+//!   lost, and a dropped wait leaves nothing behind. (One waiter, the usual case, needs no
+//!   allocation; `tokio::sync::Notify` cost an `Arc` and its own lock per parked wait.)
 
-use std::sync::{Arc, PoisonError};
+use std::future::Future;
+use std::marker::PhantomPinned;
+use std::pin::Pin;
+use std::sync::PoisonError;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, SystemTime};
 
-use crate::sync::atomic::{AtomicU8, Ordering};
-use crate::sync::tokio::sync::Notify;
+use crate::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use crate::sync::tokio::task::{AbortHandle, JoinHandle};
 use crate::sync::tokio::time::Instant;
 use crate::sync::tokio_util::sync::CancellationToken;
@@ -84,16 +93,16 @@ struct Inner {
     /// out when someone asks).
     started: Option<Instant>,
     finished: Option<Instant>,
-    /// The message of a `Failed` status.
-    message: Option<Box<str>>,
     /// The token of a task from `submit_with_context` while it is live; dropped when it ends.
     /// Tasks from `submit` have none: they are stopped by an abort (see [`Slot::stop`]).
     token: Option<CancellationToken>,
     /// Attached right after spawning; dropped when the task ends.
     join: Option<JoinHandle<()>>,
-    /// Made on demand by `wait` and `cancel`, woken when the status settles.
-    waiters: Option<Arc<Notify>>,
-    progress: Option<Box<Progress>>,
+    /// The first task waiting for the status to settle (see [`Slot::wait`]); the others are in
+    /// `extra`.
+    waiter: Option<(usize, Waker)>,
+    /// What few slots need, boxed so that the others do not carry its room.
+    extra: Option<Box<Extra>>,
     /// Only tasks from `submit_with_context` can report progress.
     accepts_progress: bool,
     /// An abort was asked for before the join handle was attached.
@@ -101,6 +110,84 @@ struct Inner {
     /// How many stages observers have been told (0 to 3), and whether a thread is telling now.
     told: u8,
     telling: bool,
+}
+
+/// The rarer parts of a slot's state.
+#[derive(Debug, Default)]
+struct Extra {
+    /// The message of a `Failed` status.
+    message: Option<Box<str>>,
+    progress: Option<Progress>,
+    /// Tasks waiting for the status to settle, after the first one.
+    waiters: Vec<(usize, Waker)>,
+}
+
+impl Inner {
+    fn extra(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    fn message(&self) -> Option<Box<str>> {
+        self.extra.as_ref().and_then(|extra| extra.message.clone())
+    }
+
+    /// Puts `waker` in place of the one registered under `key` unless both wake the same task;
+    /// returns the one it replaced, to drop once the mutex is released.
+    fn replace_waker(&mut self, key: usize, waker: &Waker) -> Option<Waker> {
+        let stored = match &mut self.waiter {
+            Some((first, stored)) if *first == key => stored,
+            _ => {
+                let extra = self.extra.as_mut()?;
+                &mut extra.waiters.iter_mut().find(|(k, _)| *k == key)?.1
+            }
+        };
+        if stored.will_wake(waker) {
+            return None;
+        }
+        Some(std::mem::replace(stored, waker.clone()))
+    }
+
+    /// Takes out the waker registered under `key`, to drop once the mutex is released.
+    fn remove_waker(&mut self, key: usize) -> Option<Waker> {
+        if self.waiter.as_ref().is_some_and(|(first, _)| *first == key) {
+            return self.waiter.take().map(|(_, waker)| waker);
+        }
+        let waiters = &mut self.extra.as_mut()?.waiters;
+        let at = waiters.iter().position(|(k, _)| *k == key)?;
+        Some(waiters.swap_remove(at).1)
+    }
+
+    /// Takes every waiter out, to wake once the mutex is released.
+    fn take_waiters(&mut self) -> Wakers {
+        Wakers {
+            first: self.waiter.take().map(|(_, waker)| waker),
+            more: self
+                .extra
+                .as_mut()
+                .map(|extra| std::mem::take(&mut extra.waiters))
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// The tasks waiting for a slot to settle, taken out of it: woken by [`Wakers::wake`] once the
+/// slot's mutex is released.
+#[must_use]
+#[derive(Debug, Default)]
+pub(crate) struct Wakers {
+    first: Option<Waker>,
+    more: Vec<(usize, Waker)>,
+}
+
+impl Wakers {
+    pub(crate) fn wake(self) {
+        if let Some(waker) = self.first {
+            waker.wake();
+        }
+        for (_, waker) in self.more {
+            waker.wake();
+        }
+    }
 }
 
 /// What an observer is told about one stage of a slot, copied under the mutex.
@@ -120,7 +207,7 @@ pub(crate) enum After {
     /// Nothing.
     Nothing,
     /// The status settled: wake these waiters.
-    Wake(Arc<Notify>),
+    Wake(Wakers),
     /// This thread tells observers now: call [`Slot::tell_next`] until it says done.
     Tell,
 }
@@ -171,11 +258,10 @@ impl Slot {
             inner: Mutex::new(Inner {
                 started: None,
                 finished: None,
-                message: None,
                 token,
                 join: None,
-                waiters: None,
-                progress: None,
+                waiter: None,
+                extra: None,
                 accepts_progress,
                 abort_requested: false,
                 told: u8::from(!telling),
@@ -286,7 +372,7 @@ impl Slot {
 
     pub(crate) fn status(&self) -> TaskStatus {
         let index = self.status_index();
-        self.status_from(index, || self.lock().message.clone())
+        self.status_from(index, || self.lock().message())
     }
 
     fn status_from(&self, index: u8, message: impl FnOnce() -> Option<Box<str>>) -> TaskStatus {
@@ -336,27 +422,14 @@ impl Slot {
         }
     }
 
-    /// The waiters of a task that is not settled yet, to wait with.
-    pub(crate) fn waiters(&self) -> Option<Arc<Notify>> {
-        let mut inner = self.lock();
-        if self.state() & SETTLED != 0 {
-            return None;
-        }
-        Some(Arc::clone(inner.waiters.get_or_insert_with(Default::default)))
-    }
-
     /// Waits until the status is settled and returns it.
     ///
-    /// Cancel safe: dropping the future loses nothing.
-    pub(crate) async fn wait(&self, waiters: &Notify) -> TaskStatus {
-        loop {
-            // A `Notified` is woken by every `notify_waiters` call made after its creation, even
-            // before it is first polled, so creating it before the check loses no wake-up.
-            let notified = waiters.notified();
-            if let Some(status) = self.settled() {
-                return status;
-            }
-            notified.await;
+    /// Cancel safe: dropping the future loses nothing, and leaves no waker behind.
+    pub(crate) fn wait(&self) -> Wait<'_> {
+        Wait {
+            slot: self,
+            registered: AtomicBool::new(false),
+            _pinned: PhantomPinned,
         }
     }
 
@@ -407,7 +480,7 @@ impl Slot {
             state |= DROPPED;
         }
         if let TaskStatus::Failed(message) = status {
-            inner.message = Some(message.into_boxed_str());
+            inner.extra().message = Some(message.into_boxed_str());
         }
         inner.finished = Some(now);
         self.state.store(state, Ordering::Release);
@@ -424,7 +497,7 @@ impl Slot {
 
     /// The next stage for the teller to tell, after it told `told` (`None` on its first call);
     /// or, when every stage is told, the waiters to wake if the status just settled.
-    pub(crate) fn tell_next(&self, told: Option<u8>) -> Result<Snapshot, Option<Arc<Notify>>> {
+    pub(crate) fn tell_next(&self, told: Option<u8>) -> Result<Snapshot, Option<Wakers>> {
         let mut inner = self.lock();
         if let Some(stage) = told {
             inner.told = stage;
@@ -445,7 +518,7 @@ impl Slot {
         let status = match next {
             1 => TaskStatus::Pending,
             2 => TaskStatus::Running,
-            _ => self.status_from(state & STATUS, || inner.message.clone()),
+            _ => self.status_from(state & STATUS, || inner.message()),
         };
         Ok(Snapshot {
             stage: next,
@@ -476,20 +549,17 @@ impl Slot {
             return After::Nothing;
         }
         self.state.store(state | SETTLED, Ordering::Release);
-        match inner.waiters.take() {
-            Some(waiters) => After::Wake(waiters),
-            None => After::Nothing,
+        if inner.waiter.is_none() && inner.extra.is_none() {
+            return After::Nothing;
         }
+        After::Wake(inner.take_waiters())
     }
 
     /// Reports progress; ignored once the task is terminal, and for tasks from `submit`.
     pub(crate) fn set_progress(&self, progress: Progress) {
         let mut inner = self.lock();
         if inner.accepts_progress && !self.is_terminal() {
-            match &mut inner.progress {
-                Some(latest) => **latest = progress,
-                None => inner.progress = Some(Box::new(progress)),
-            }
+            inner.extra().progress = Some(progress);
         }
     }
 
@@ -502,7 +572,7 @@ impl Slot {
     pub(crate) fn info(&self, now: Instant) -> TaskInfo {
         let inner = self.lock();
         let index = self.status_index();
-        let status = self.status_from(index, || inner.message.clone());
+        let status = self.status_from(index, || inner.message());
         let (started, finished) = (inner.started, inner.finished);
         let queued_until = started.or(finished).unwrap_or(now);
         TaskInfo {
@@ -514,7 +584,7 @@ impl Slot {
             finished_at: finished.map(|at| self.wall(at)),
             queued: queued_until.saturating_duration_since(self.submitted),
             run_time: started.map(|at| finished.unwrap_or(now).saturating_duration_since(at)),
-            progress: inner.progress.as_deref().cloned(),
+            progress: inner.extra.as_ref().and_then(|extra| extra.progress.clone()),
         }
     }
 
@@ -545,7 +615,69 @@ impl Slot {
     }
 }
 
-/// The times of one transition.
+/// The future of [`Slot::wait`].
+///
+/// `!Unpin`: once polled it stays where it is until dropped, so its address identifies its
+/// waker in the slot (no other live wait can have the same address).
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub(crate) struct Wait<'a> {
+    slot: &'a Slot,
+    /// Whether this future's waker is in the slot. Set through a shared reference, as a pinned
+    /// `!Unpin` future is only reached through one without `unsafe`; atomic (and uncontended),
+    /// so that the future stays `Sync` as well as `Send`.
+    registered: AtomicBool,
+    _pinned: PhantomPinned,
+}
+
+impl Wait<'_> {
+    fn key(&self) -> usize {
+        std::ptr::from_ref(self).addr()
+    }
+}
+
+impl Future for Wait<'_> {
+    type Output = TaskStatus;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<TaskStatus> {
+        // A waker this poll replaces: dropped after the guard (locals drop in reverse order).
+        let _replaced: Option<Waker>;
+        let key = self.key();
+        let slot = self.slot;
+        let mut inner = slot.lock();
+        let state = slot.state();
+        if state & SETTLED != 0 {
+            // Settling took every waker out: nothing of this future is left in the slot.
+            self.registered.store(false, Ordering::Relaxed);
+            let status = slot.status_from(state & STATUS, || inner.message());
+            return Poll::Ready(status);
+        }
+        if self.registered.load(Ordering::Relaxed) {
+            _replaced = inner.replace_waker(key, cx.waker());
+        } else {
+            _replaced = None;
+            let entry = (key, cx.waker().clone());
+            match &inner.waiter {
+                None => inner.waiter = Some(entry),
+                Some(_) => inner.extra().waiters.push(entry),
+            }
+            self.registered.store(true, Ordering::Relaxed);
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Wait<'_> {
+    fn drop(&mut self) {
+        if !self.registered.load(Ordering::Relaxed) {
+            return;
+        }
+        let key = self.key();
+        // Dropped after the guard.
+        let _removed = self.slot.lock().remove_waker(key);
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct TransitionTimes {
     pub(crate) at: SystemTime,

@@ -418,14 +418,14 @@ impl Worker {
         let Some(slot) = shared.registry.slot(id) else {
             return Err(CancelError::NotFound { id: id.to_owned() });
         };
-        let Some(waiters) = slot.waiters() else {
-            return Ok(slot.status()); // settled: nothing to cancel
-        };
+        if let Some(status) = slot.settled() {
+            return Ok(status); // nothing to cancel
+        }
         if let Some(token) = slot.stop() {
             token.cancel();
         }
         let timeout = shared.config.cancel_timeout;
-        if let Ok(status) = tokio::time::timeout(timeout, slot.wait(&waiters)).await {
+        if let Ok(status) = tokio::time::timeout(timeout, slot.wait()).await {
             return Ok(status);
         }
         tracing::warn!(task_id = %id, ?timeout, "task did not stop within the cancel timeout, aborting it");
@@ -439,7 +439,7 @@ impl Worker {
         shared.tracker.exit();
         // Settled by now, by us or by the task: this task's own status, even if the id was
         // cleaned up or re-submitted meanwhile.
-        Ok(slot.wait(&waiters).await)
+        Ok(slot.wait().await)
     }
 
     /// Waits until the task named `id` is terminal and returns that status; `None` if no such
@@ -466,10 +466,7 @@ impl Worker {
             Ok(status) => return Some(status),
             Err(slot) => slot,
         };
-        match slot.waiters() {
-            None => Some(slot.status()),
-            Some(waiters) => Some(slot.wait(&waiters).await),
-        }
+        Some(slot.wait().await)
     }
 
     /// A snapshot of the task named `id`: status, submission, start and finish times, queued and

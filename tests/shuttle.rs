@@ -12,6 +12,7 @@
 //! Shuttle does not model time: timeouts never fire, so every task here stops when told.
 #![cfg(shuttle)]
 
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -130,6 +131,36 @@ fn cancel_racing_completion_agrees_with_the_registry() {
             let health = worker.health();
             assert_eq!(health.completed + health.cancelled, 1);
             assert_eq!(health.pending + health.running, 0);
+        });
+    });
+}
+
+#[test]
+fn waiters_registering_and_giving_up_while_the_task_ends_are_all_woken() {
+    explore(|| {
+        block_on(async {
+            let worker = Worker::new();
+            let running = Arc::new(AtomicUsize::new(0));
+            let task_running = Arc::clone(&running);
+            worker.submit("job", move || body(task_running, 2)).await.unwrap();
+            let waiter = |worker: Worker| spawn(async move { worker.wait("job").await });
+            let first = waiter(worker.clone());
+            // A waiter that polls its wait once and then drops it, racing the others.
+            let quitter = {
+                let worker = worker.clone();
+                spawn(async move {
+                    let mut wait = Box::pin(worker.wait("job"));
+                    let polled =
+                        std::future::poll_fn(|cx| std::task::Poll::Ready(wait.as_mut().poll(cx))).await;
+                    drop(wait);
+                    polled.is_ready()
+                })
+            };
+            let second = waiter(worker.clone());
+            let _ = quitter.await.unwrap();
+            assert_eq!(first.await.unwrap(), Some(TaskStatus::Completed));
+            assert_eq!(second.await.unwrap(), Some(TaskStatus::Completed));
+            assert_eq!(worker.wait("job").await, Some(TaskStatus::Completed));
         });
     });
 }
