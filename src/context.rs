@@ -1,6 +1,6 @@
 //! What a running task can see of itself.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::sync::tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
@@ -10,13 +10,16 @@ use crate::slot::Slot;
 /// The handle a task body receives from
 /// [`Worker::submit_with_context`](crate::Worker::submit_with_context).
 ///
-/// It carries the task's id and its own [`CancellationToken`]. The token is cancelled when
+/// It carries the task's id and its own [`CancellationToken`], made when the body first asks
+/// for it ([`token`](Self::token), [`cancelled`](Self::cancelled)): a body that never looks at it
+/// costs no token. The token is cancelled when
 /// [`Worker::cancel`](crate::Worker::cancel) is called for this task, when
 /// [`Worker::shutdown`](crate::Worker::shutdown) begins, or when the last [`Worker`](crate::Worker)
 /// handle is dropped. A task that watches it can wind down on its own (flush, checkpoint,
 /// release) within the cancel or shutdown timeout; after that it is aborted.
 ///
-/// `TaskContext` is cheap to clone: clones share the same token.
+/// `TaskContext` is cheap to clone: clones share the same token. A context kept past the end of
+/// its task hands out a cancelled token if it had not made one.
 ///
 /// # Examples
 ///
@@ -45,12 +48,16 @@ use crate::slot::Slot;
 #[derive(Debug, Clone)]
 pub struct TaskContext {
     slot: Arc<Slot>,
-    token: CancellationToken,
+    /// The slot's token, once this context asked for it.
+    token: OnceLock<CancellationToken>,
 }
 
 impl TaskContext {
-    pub(crate) fn new(slot: Arc<Slot>, token: CancellationToken) -> Self {
-        Self { slot, token }
+    pub(crate) fn new(slot: Arc<Slot>) -> Self {
+        Self {
+            slot,
+            token: OnceLock::new(),
+        }
     }
 
     /// The task's id, as given to `submit_with_context`.
@@ -71,13 +78,17 @@ impl TaskContext {
     /// [`TaskStatus::Cancelled`](crate::TaskStatus::Cancelled).
     #[must_use]
     pub fn token(&self) -> &CancellationToken {
-        &self.token
+        self.token.get_or_init(|| self.slot.context_token())
     }
 
-    /// Returns `true` once the task has been asked to stop.
+    /// Returns `true` once the task has been asked to stop (or has cancelled its own token).
+    /// Makes no token.
     #[must_use]
     pub fn is_cancelled(&self) -> bool {
-        self.token.is_cancelled()
+        match self.token.get() {
+            Some(token) => token.is_cancelled(),
+            None => self.slot.stopped(),
+        }
     }
 
     /// Completes when the task is asked to stop.
@@ -87,7 +98,7 @@ impl TaskContext {
     /// This method is cancel safe: dropping the future loses nothing, and a new call completes
     /// immediately if cancellation was requested meanwhile.
     pub fn cancelled(&self) -> WaitForCancellationFuture<'_> {
-        self.token.cancelled()
+        self.token().cancelled()
     }
 
     /// Reports how far along the task is; readable through

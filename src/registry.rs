@@ -414,7 +414,7 @@ mod tests {
             .map(|i| {
                 let id = crate::id::TaskId::new(format!("task-{i}"));
                 let hash = registry.hash(id.as_bytes());
-                Arc::new(Slot::new(id, hash, i, None, false))
+                Arc::new(Slot::new(id, hash, i, false, false))
             })
             .collect();
         for slot in &slots {

@@ -99,10 +99,13 @@ where
     let _permit = match shared.semaphore() {
         None => None,
         // Boxed, so that a worker without a limit does not carry the wait's room in every task.
-        Some(semaphore) => match Box::pin(permit(shared, semaphore, slot.token())).await {
-            Some(permit) => Some(permit),
-            None => return Some(TaskStatus::Cancelled),
-        },
+        Some(semaphore) => {
+            let token = slot.is_context().then(|| slot.context_token());
+            match Box::pin(permit(shared, semaphore, token)).await {
+                Some(permit) => Some(permit),
+                None => return Some(TaskStatus::Cancelled),
+            }
+        }
     };
 
     match shared.start(slot) {

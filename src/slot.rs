@@ -93,8 +93,9 @@ struct Inner {
     /// out when someone asks).
     started: Option<Instant>,
     finished: Option<Instant>,
-    /// The token of a task from `submit_with_context` while it is live; dropped when it ends.
-    /// Tasks from `submit` have none: they are stopped by an abort (see [`Slot::stop`]).
+    /// The token of a task from `submit_with_context`, made when it is first asked for (see
+    /// [`Slot::context_token`]) and dropped when the task ends. Tasks from `submit` have none:
+    /// they are stopped by an abort (see [`Slot::stop`]).
     token: Option<CancellationToken>,
     /// Attached right after spawning; dropped when the task ends.
     join: Option<JoinHandle<()>>,
@@ -103,8 +104,9 @@ struct Inner {
     waiter: Option<(usize, Waker)>,
     /// What few slots need, boxed so that the others do not carry its room.
     extra: Option<Box<Extra>>,
-    /// Only tasks from `submit_with_context` can report progress.
-    accepts_progress: bool,
+    /// A task from `submit_with_context`: it is stopped through its token (never aborted but at
+    /// a timeout), and it can report progress.
+    context: bool,
     /// An abort was asked for before the join handle was attached.
     abort_requested: bool,
     /// How many stages observers have been told (0 to 3), and whether a thread is telling now.
@@ -240,14 +242,7 @@ impl Slot {
     ///
     /// `telling`: whether observers are to be told about it; if not, its `Pending` stage counts
     /// as told already.
-    pub(crate) fn new(
-        id: TaskId,
-        hash: u64,
-        generation: u64,
-        token: Option<CancellationToken>,
-        telling: bool,
-    ) -> Self {
-        let accepts_progress = token.is_some();
+    pub(crate) fn new(id: TaskId, hash: u64, generation: u64, context: bool, telling: bool) -> Self {
         Self {
             id,
             hash,
@@ -258,11 +253,11 @@ impl Slot {
             inner: Mutex::new(Inner {
                 started: None,
                 finished: None,
-                token,
+                token: None,
                 join: None,
                 waiter: None,
                 extra: None,
-                accepts_progress,
+                context,
                 abort_requested: false,
                 told: u8::from(!telling),
                 telling: false,
@@ -311,9 +306,11 @@ impl Slot {
     }
 
     /// Tells a live task to stop. It is marked (so that it never starts, and ends cancelled
-    /// whatever it returns); a task with a token gets a handle on the token back, for the caller
-    /// to cancel once no lock is held (cancelling wakes the task); one without is aborted (at its
-    /// next `.await`, or at once if it waits to start).
+    /// whatever it returns). A context task whose token was made gets a handle on it back, for
+    /// the caller to cancel once no lock is held (cancelling wakes the task); one whose token was
+    /// not made yet has nothing to wake (its body looks at the mark, and a token made later is
+    /// made cancelled). A task from `submit` is aborted (at its next `.await`, or at once if it
+    /// waits to start).
     ///
     /// The abort is made under the mutex: it only marks the task and schedules it, it drops
     /// nothing and takes none of this crate's locks.
@@ -324,8 +321,8 @@ impl Slot {
             return None;
         }
         self.state.store(state | STOP, Ordering::Release);
-        if let Some(token) = &inner.token {
-            return Some(token.clone());
+        if inner.context {
+            return inner.token.clone();
         }
         match &inner.join {
             Some(join) => join.abort(),
@@ -345,9 +342,32 @@ impl Slot {
                 .is_some_and(CancellationToken::is_cancelled)
     }
 
-    /// A handle on the task's token, if it has one and is live.
-    pub(crate) fn token(&self) -> Option<CancellationToken> {
-        self.lock().token.clone()
+    /// The token of a task from `submit_with_context`, made on its first use: most bodies never
+    /// look at theirs, and a token costs an allocation and a lock of its own. A task told to
+    /// stop, or over, gets a cancelled one. Every call while the task is live gives the same
+    /// token.
+    pub(crate) fn context_token(&self) -> CancellationToken {
+        let mut inner = self.lock();
+        if let Some(token) = &inner.token {
+            return token.clone();
+        }
+        let token = CancellationToken::new();
+        let state = self.state();
+        if !is_terminal(state) {
+            inner.token = Some(token.clone());
+        }
+        drop(inner);
+        // Cancelled outside the mutex (rule 2). A `stop` meanwhile cancels it too: it was
+        // registered before the mutex was released.
+        if is_terminal(state) || state & STOP != 0 {
+            token.cancel();
+        }
+        token
+    }
+
+    /// Whether the task is one from `submit_with_context`.
+    pub(crate) fn is_context(&self) -> bool {
+        self.lock().context
     }
 
     /// Aborts a task still live at the shutdown deadline, and remembers it did.
@@ -558,7 +578,7 @@ impl Slot {
     /// Reports progress; ignored once the task is terminal, and for tasks from `submit`.
     pub(crate) fn set_progress(&self, progress: Progress) {
         let mut inner = self.lock();
-        if inner.accepts_progress && !self.is_terminal() {
+        if inner.context && !self.is_terminal() {
             inner.extra().progress = Some(progress);
         }
     }

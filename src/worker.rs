@@ -249,15 +249,10 @@ impl Worker {
         F: FnOnce(TaskContext) -> Fut + Send + 'static,
         Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
+        // The context makes the task's token when the body first asks for it (see
+        // `Slot::context_token`).
         self.spawn(id.into(), true, move |slot: &Arc<Slot>| {
-            // A context task keeps its token while it is live; one that already ended (aborted
-            // by `cancel` as it started) gets a cancelled one.
-            let token = slot.token().unwrap_or_else(|| {
-                let token = CancellationToken::new();
-                token.cancel();
-                token
-            });
-            work(TaskContext::new(Arc::clone(slot), token))
+            work(TaskContext::new(Arc::clone(slot)))
         })
     }
 
@@ -275,13 +270,19 @@ impl Worker {
         if shared.registry.is_closed() {
             return Err(SubmitError::ShuttingDown { id });
         }
-        // Only a context task watches a token; a plain one is stopped by an abort. The token is
-        // not a child of a worker-wide one (see `shutdown::stop_all`).
-        let token = with_context.then(CancellationToken::new);
+        // Only a context task watches a token (made when its body first asks for it); a plain
+        // one is stopped by an abort. The token is not a child of a worker-wide one (see
+        // `shutdown::stop_all`).
         let id = TaskId::new(id);
         let hash = shared.registry.hash(id.as_bytes());
         let telling = shared.telling();
-        let slot = Arc::new(Slot::new(id, hash, shared.next_generation(), token, telling));
+        let slot = Arc::new(Slot::new(
+            id,
+            hash,
+            shared.next_generation(),
+            with_context,
+            telling,
+        ));
         // Counts the future as live before the slot is visible, so a shutdown that sees the slot
         // also waits for its future.
         let mut guard = FinishGuard::new(Arc::clone(shared), Arc::clone(&slot));

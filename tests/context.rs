@@ -1,0 +1,147 @@
+//! A context task's token is made when its body first asks for it. Whenever that is (before,
+//! during or after the request to stop, or never), the body sees the request the same way.
+
+mod common;
+
+use background_worker::{TaskStatus, Worker};
+use common::{secs, settle, sleep_secs, within, worker_with_timeouts, Flag};
+use tokio::time::Instant;
+
+#[tokio::test(start_paused = true)]
+async fn a_body_that_only_polls_is_cancelled_sees_cancel_and_winds_down() {
+    let worker = worker_with_timeouts(5, 5);
+    let wound_down = Flag::new();
+    let flag = wound_down.clone();
+    worker
+        .submit_with_context("job", move |ctx| async move {
+            while !ctx.is_cancelled() {
+                sleep_secs(1).await;
+            }
+            flag.set(); // not reached if the body was aborted at its sleep
+            Ok(())
+        })
+        .await
+        .unwrap();
+    settle().await;
+    let start = Instant::now();
+
+    assert_eq!(worker.cancel("job").await, Ok(TaskStatus::Cancelled));
+
+    assert!(wound_down.is_set(), "the body was cut off instead of told");
+    assert!(
+        start.elapsed() <= secs(1),
+        "cancel waited for the next check, not the timeout"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_token_asked_for_after_the_request_to_stop_is_already_cancelled() {
+    let worker = worker_with_timeouts(5, 5);
+    let saw = Flag::new();
+    let flag = saw.clone();
+    worker
+        .submit_with_context("job", move |ctx| async move {
+            sleep_secs(2).await;
+            if ctx.token().is_cancelled() {
+                flag.set();
+            }
+            ctx.cancelled().await;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    settle().await;
+
+    assert_eq!(within(3, worker.cancel("job")).await, Ok(TaskStatus::Cancelled));
+    assert!(saw.is_set());
+}
+
+#[tokio::test(start_paused = true)]
+async fn clones_of_a_context_share_one_token() {
+    let worker = worker_with_timeouts(5, 5);
+    let shared = Flag::new();
+    let flag = shared.clone();
+    worker
+        .submit_with_context("job", move |ctx| async move {
+            let other = ctx.clone();
+            let early = other.token().clone();
+            ctx.cancelled().await;
+            if early.is_cancelled() && other.is_cancelled() {
+                flag.set();
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    settle().await;
+
+    assert_eq!(worker.cancel("job").await, Ok(TaskStatus::Cancelled));
+    assert!(shared.is_set());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_cancelling_its_own_token_ends_cancelled() {
+    let worker = Worker::new();
+    worker
+        .submit_with_context("job", |ctx| async move {
+            ctx.token().cancel();
+            assert!(ctx.is_cancelled());
+            Ok(())
+        })
+        .await
+        .unwrap();
+
+    assert_eq!(worker.wait("job").await, Some(TaskStatus::Cancelled));
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_tells_bodies_with_and_without_a_token_and_aborts_none() {
+    let worker = worker_with_timeouts(5, 5);
+    let (polled, watched) = (Flag::new(), Flag::new());
+    let flag = polled.clone();
+    worker
+        .submit_with_context("polls", move |ctx| async move {
+            while !ctx.is_cancelled() {
+                sleep_secs(1).await;
+            }
+            flag.set();
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let flag = watched.clone();
+    worker
+        .submit_with_context("watches", move |ctx| async move {
+            ctx.cancelled().await;
+            flag.set();
+            Ok(())
+        })
+        .await
+        .unwrap();
+    settle().await;
+
+    let report = worker.shutdown().await;
+
+    assert!(polled.is_set() && watched.is_set());
+    assert_eq!(report.cancelled(), 2, "{report:?}");
+    assert_eq!(report.aborted(), 0, "{report:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_context_kept_past_its_task_hands_out_a_cancelled_token() {
+    let worker = Worker::new();
+    let (kept, keep) = tokio::sync::oneshot::channel();
+    worker
+        .submit_with_context("job", move |ctx| async move {
+            let _ = kept.send(ctx);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(worker.wait("job").await, Some(TaskStatus::Completed));
+
+    let ctx = keep.await.unwrap();
+
+    assert!(!ctx.is_cancelled(), "the task completed: nobody asked it to stop");
+    assert!(ctx.token().is_cancelled(), "its task is over");
+}
