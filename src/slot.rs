@@ -25,7 +25,7 @@
 //!   every stage not told yet, releasing the mutex around each call; a change made meanwhile is
 //!   picked up by the teller. A terminal status is *settled* once it has been told; `wait` and
 //!   `cancel` return settled statuses only.
-//! - A task waiting for the slot to settle ([`Slot::wait`]) leaves its `Waker` in the slot, under
+//! - A task waiting for the slot to settle ([`Slot::wait`]) yields once, then leaves its `Waker` in the slot, under
 //!   the mutex, keyed by the address of its pinned wait future, and takes it out again if that
 //!   future is dropped first; settling takes every waker out under the mutex, and they are woken
 //!   after it is released. A check and a registration happen under one lock, so no wake-up is
@@ -448,6 +448,7 @@ impl Slot {
     pub(crate) fn wait(&self) -> Wait<'_> {
         Wait {
             slot: self,
+            yielded: AtomicBool::new(false),
             registered: AtomicBool::new(false),
             _pinned: PhantomPinned,
         }
@@ -643,9 +644,11 @@ impl Slot {
 #[must_use = "futures do nothing unless polled"]
 pub(crate) struct Wait<'a> {
     slot: &'a Slot,
-    /// Whether this future's waker is in the slot. Set through a shared reference, as a pinned
-    /// `!Unpin` future is only reached through one without `unsafe`; atomic (and uncontended),
-    /// so that the future stays `Sync` as well as `Send`.
+    /// Whether this future yielded once already, and whether its waker is in the slot. Set
+    /// through a shared reference, as a pinned `!Unpin` future is only reached through one
+    /// without `unsafe`; atomic (and uncontended), so that the future stays `Sync` as well as
+    /// `Send`.
+    yielded: AtomicBool,
     registered: AtomicBool,
     _pinned: PhantomPinned,
 }
@@ -664,6 +667,15 @@ impl Future for Wait<'_> {
         let _replaced: Option<Waker>;
         let key = self.key();
         let slot = self.slot;
+        // Before it first parks, a wait yields once (it wakes itself, which tokio takes as a
+        // yield: the task goes to the back of the run queue instead of its LIFO slot). Tasks
+        // already queued, often the very one waited for, run first, so a task waiting for many
+        // in a row usually finds each settled instead of being woken by each in turn.
+        if !self.yielded.load(Ordering::Relaxed) && slot.state() & SETTLED == 0 {
+            self.yielded.store(true, Ordering::Relaxed);
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
         let mut inner = slot.lock();
         let state = slot.state();
         if state & SETTLED != 0 {

@@ -150,10 +150,18 @@ fn waiters_registering_and_giving_up_while_the_task_ends_are_all_woken() {
                 let worker = worker.clone();
                 spawn(async move {
                     let mut wait = Box::pin(worker.wait("job"));
-                    let polled =
-                        std::future::poll_fn(|cx| std::task::Poll::Ready(wait.as_mut().poll(cx))).await;
+                    // Twice: a wait yields once before it registers.
+                    let mut ready = false;
+                    for _ in 0..2 {
+                        let polled =
+                            std::future::poll_fn(|cx| std::task::Poll::Ready(wait.as_mut().poll(cx))).await;
+                        if polled.is_ready() {
+                            ready = true;
+                            break;
+                        }
+                    }
                     drop(wait);
-                    polled.is_ready()
+                    ready
                 })
             };
             let second = waiter(worker.clone());
