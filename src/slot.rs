@@ -444,11 +444,17 @@ impl Slot {
 
     /// Waits until the status is settled and returns it.
     ///
+    /// `yield_first`: yield once before parking (see [`Wait`]'s `poll`), for `wait`, whose
+    /// callers often wait for many tasks in a row. Not for `cancel`: the task it just told to
+    /// stop is the one to run next, and a yield on a multi-thread runtime also wakes an idle
+    /// worker thread to steal it (measured: a `cancel` of a `submit` task took 1.9 µs with
+    /// the yield, 0.6 µs without).
+    ///
     /// Cancel safe: dropping the future loses nothing, and leaves no waker behind.
-    pub(crate) fn wait(&self) -> Wait<'_> {
+    pub(crate) fn wait(&self, yield_first: bool) -> Wait<'_> {
         Wait {
             slot: self,
-            yielded: AtomicBool::new(false),
+            yielded: AtomicBool::new(!yield_first),
             registered: AtomicBool::new(false),
             _pinned: PhantomPinned,
         }
@@ -667,7 +673,7 @@ impl Future for Wait<'_> {
         let _replaced: Option<Waker>;
         let key = self.key();
         let slot = self.slot;
-        // Before it first parks, a wait yields once (it wakes itself, which tokio takes as a
+        // Before it first parks, a `wait` yields once (it wakes itself, which tokio takes as a
         // yield: the task goes to the back of the run queue instead of its LIFO slot). Tasks
         // already queued, often the very one waited for, run first, so a task waiting for many
         // in a row usually finds each settled instead of being woken by each in turn.

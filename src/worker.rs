@@ -426,7 +426,7 @@ impl Worker {
             token.cancel();
         }
         let timeout = shared.config.cancel_timeout;
-        if let Ok(status) = tokio::time::timeout(timeout, slot.wait()).await {
+        if let Ok(status) = tokio::time::timeout(timeout, slot.wait(false)).await {
             return Ok(status);
         }
         tracing::warn!(task_id = %id, ?timeout, "task did not stop within the cancel timeout, aborting it");
@@ -440,7 +440,7 @@ impl Worker {
         shared.tracker.exit();
         // Settled by now, by us or by the task: this task's own status, even if the id was
         // cleaned up or re-submitted meanwhile.
-        Ok(slot.wait().await)
+        Ok(slot.wait(false).await)
     }
 
     /// Waits until the task named `id` is terminal and returns that status; `None` if no such
@@ -467,7 +467,7 @@ impl Worker {
             Ok(status) => return Some(status),
             Err(slot) => slot,
         };
-        Some(slot.wait().await)
+        Some(slot.wait(true).await)
     }
 
     /// A snapshot of the task named `id`: status, submission, start and finish times, queued and
