@@ -77,6 +77,10 @@ const RUNNING: u8 = 1;
 #[repr(C)]
 pub(crate) struct Slot {
     state: AtomicU8,
+    /// A task from `submit_with_context`: it is stopped through its token (never aborted but at
+    /// a timeout), and it can report progress. Set once, so read without the mutex (it sits in
+    /// the state's padding).
+    context: bool,
     id: TaskId,
     /// The id's hash in the registry (see `registry.rs`).
     hash: u64,
@@ -104,9 +108,6 @@ struct Inner {
     waiter: Option<(usize, Waker)>,
     /// What few slots need, boxed so that the others do not carry its room.
     extra: Option<Box<Extra>>,
-    /// A task from `submit_with_context`: it is stopped through its token (never aborted but at
-    /// a timeout), and it can report progress.
-    context: bool,
     /// An abort was asked for before the join handle was attached.
     abort_requested: bool,
     /// How many stages observers have been told (0 to 3), and whether a thread is telling now.
@@ -159,23 +160,22 @@ impl Inner {
         Some(waiters.swap_remove(at).1)
     }
 
-    /// Takes every waiter out, to wake once the mutex is released.
-    fn take_waiters(&mut self) -> Wakers {
-        Wakers {
-            first: self.waiter.take().map(|(_, waker)| waker),
-            more: self
-                .extra
-                .as_mut()
-                .map(|extra| std::mem::take(&mut extra.waiters))
-                .unwrap_or_default(),
-        }
+    /// Takes every waiter out, to wake once the mutex is released; `None` if nobody waits.
+    fn take_waiters(&mut self) -> Option<Wakers> {
+        let first = self.waiter.take().map(|(_, waker)| waker);
+        let more = self
+            .extra
+            .as_mut()
+            .map(|extra| std::mem::take(&mut extra.waiters))
+            .unwrap_or_default();
+        (first.is_some() || !more.is_empty()).then_some(Wakers { first, more })
     }
 }
 
 /// The tasks waiting for a slot to settle, taken out of it: woken by [`Wakers::wake`] once the
 /// slot's mutex is released.
 #[must_use]
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Wakers {
     first: Option<Waker>,
     more: Vec<(usize, Waker)>,
@@ -248,6 +248,7 @@ impl Slot {
             hash,
             generation,
             state: AtomicU8::new(PENDING),
+            context,
             submitted: Instant::now(),
             submitted_wall: SystemTime::now(),
             inner: Mutex::new(Inner {
@@ -257,7 +258,6 @@ impl Slot {
                 join: None,
                 waiter: None,
                 extra: None,
-                context,
                 abort_requested: false,
                 told: u8::from(!telling),
                 telling: false,
@@ -321,7 +321,7 @@ impl Slot {
             return None;
         }
         self.state.store(state | STOP, Ordering::Release);
-        if inner.context {
+        if self.context {
             return inner.token.clone();
         }
         match &inner.join {
@@ -367,7 +367,7 @@ impl Slot {
 
     /// Whether the task is one from `submit_with_context`.
     pub(crate) fn is_context(&self) -> bool {
-        self.lock().context
+        self.context
     }
 
     /// Aborts a task still live at the shutdown deadline, and remembers it did.
@@ -576,16 +576,13 @@ impl Slot {
             return After::Nothing;
         }
         self.state.store(state | SETTLED, Ordering::Release);
-        if inner.waiter.is_none() && inner.extra.is_none() {
-            return After::Nothing;
-        }
-        After::Wake(inner.take_waiters())
+        inner.take_waiters().map_or(After::Nothing, After::Wake)
     }
 
     /// Reports progress; ignored once the task is terminal, and for tasks from `submit`.
     pub(crate) fn set_progress(&self, progress: Progress) {
         let mut inner = self.lock();
-        if inner.context && !self.is_terminal() {
+        if self.context && !self.is_terminal() {
             inner.extra().progress = Some(progress);
         }
     }
