@@ -16,7 +16,7 @@ mod api;
 use std::future::IntoFuture;
 use std::time::{Duration, Instant};
 
-use background_worker::{TaskOutcome, Worker};
+use background_worker::{TaskOutcome, TaskStatus, Worker};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
@@ -419,6 +419,13 @@ async fn submissions_while_draining_get_503() {
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
     let id = accepted["job_id"].as_str().expect("job_id").to_owned();
+    // Running before the drain begins: a job still pending then would never start, and be
+    // reported cancelled, not aborted.
+    let deadline = Instant::now() + WAIT;
+    while worker.get_task_status(&id).await != Some(TaskStatus::Running) {
+        assert!(Instant::now() < deadline, "the job never started");
+        tokio::task::yield_now().await;
+    }
 
     let drain = tokio::spawn({
         let worker = worker.clone();
