@@ -20,8 +20,8 @@
 //!    the tasks that watch it), no `tokio::spawn` (spawning on a runtime that is shutting down
 //!    drops the future on the spot, and a task's drop guard writes its status). Slots that leave
 //!    the map are handed back to the caller and dropped after the guard is gone, and so are the
-//!    token handles `stop_live` collects. (A slot in the map that is terminal holds no token and
-//!    no join handle any more, so even its drop would take no lock.)
+//!    live slots [`Registry::live`] collects. (A slot in the map that is terminal holds no token
+//!    and no join handle any more, so even its drop would take no lock.)
 //! 3. Lock order: the retention queue (`retention.rs`) → one shard of the map → one slot's mutex.
 //!    Never the other way round: nothing takes a shard lock while it holds a slot's mutex, and
 //!    nothing takes the retention queue while it holds a shard.
@@ -50,7 +50,6 @@ use std::hash::{BuildHasher, DefaultHasher, RandomState};
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::dashmap::mapref::entry::{Entry, OccupiedEntry};
 use crate::sync::dashmap::DashMap;
-use crate::sync::tokio_util::sync::CancellationToken;
 
 use crate::slot::Slot;
 use crate::status::TaskStatus;
@@ -349,21 +348,33 @@ impl Registry {
         slots
     }
 
-    /// Tells every pending or running task to stop ([`Slot::stop`]: marked, and aborted if it
-    /// has no token) and returns their slots, and handles on the tokens of those that have one,
-    /// in one pass. Each slot's mutex is taken under its shard's guard (shard, then slot: the
-    /// lock order). The caller cancels the tokens once the guards are gone, and drops them.
-    pub(crate) fn stop_live(&self) -> (Vec<Arc<Slot>>, Vec<CancellationToken>) {
-        let mut live = Vec::with_capacity(self.map.len());
-        let mut tokens = Vec::new();
-        for entry in self.map.iter() {
-            let slot = &entry.key().0;
-            if !slot.is_terminal() {
-                tokens.extend(slot.stop());
-                live.push(Arc::clone(slot));
-            }
-        }
-        (live, tokens)
+    /// The slots of every pending or running task, in the order of their addresses (see
+    /// `shutdown::stop_all`). Only the slots' states are read under the shards' guards; telling
+    /// the tasks to stop is the caller's.
+    ///
+    /// The entries are sorted before any slot is read: reading the slots in the map's (hash)
+    /// order makes each one a cache miss of its own, one after the other (each `Arc` clone is
+    /// an atomic write, which waits for the reads before it); in address order they are read
+    /// the way the hardware prefetches. Every shard's read guard is held until the slots are
+    /// cloned; nothing else is done meanwhile (rule 2), and an insert waiting for a shard is
+    /// refused anyway (the registry is closed before this is called).
+    pub(crate) fn live(&self) -> Vec<Arc<Slot>> {
+        let entries: Vec<_> = self.map.iter().collect();
+        let mut slots: Vec<(usize, &Arc<Slot>)> = entries
+            .iter()
+            .map(|entry| {
+                let slot = &entry.key().0;
+                (Arc::as_ptr(slot).addr(), slot)
+            })
+            .collect();
+        slots.sort_unstable_by_key(|&(address, _)| address);
+        let live = slots
+            .into_iter()
+            .filter(|(_, slot)| !slot.is_terminal())
+            .map(|(_, slot)| Arc::clone(slot))
+            .collect();
+        drop(entries);
+        live
     }
 
     /// Removes every terminal entry and says how many of each status were removed. Live entries
