@@ -306,10 +306,11 @@ impl Slot {
     }
 
     /// Tells a live task to stop. It is marked (so that it never starts, and ends cancelled
-    /// whatever it returns). A context task whose token was made gets a handle on it back, for
-    /// the caller to cancel once no lock is held (cancelling wakes the task); one whose token was
-    /// not made yet has nothing to wake (its body looks at the mark, and a token made later is
-    /// made cancelled). A task from `submit` is aborted (at its next `.await`, or at once if it
+    /// whatever it returns). A context task whose token was made hands it over, for the caller
+    /// to cancel once no lock is held (cancelling wakes the task) and then drop: the slot has no
+    /// more use for it (a token asked for after the mark is made cancelled), and handing it over
+    /// instead of a clone saves a clone and a drop, each a lock of the token's. One whose token
+    /// was not made yet has nothing to wake (its body looks at the mark). A task from `submit` is aborted (at its next `.await`, or at once if it
     /// waits to start).
     ///
     /// The abort is made under the mutex: it only marks the task and schedules it, it drops
@@ -322,7 +323,7 @@ impl Slot {
         }
         self.state.store(state | STOP, Ordering::Release);
         if self.context {
-            return inner.token.clone();
+            return inner.token.take();
         }
         match &inner.join {
             Some(join) => join.abort(),
@@ -344,8 +345,8 @@ impl Slot {
 
     /// The token of a task from `submit_with_context`, made on its first use: most bodies never
     /// look at theirs, and a token costs an allocation and a lock of its own. A task told to
-    /// stop, or over, gets a cancelled one. Every call while the task is live gives the same
-    /// token.
+    /// stop, or over, gets a cancelled one. Every call while the task is live and not told to
+    /// stop gives the same token (the one [`Slot::stop`] cancels).
     pub(crate) fn context_token(&self) -> CancellationToken {
         let mut inner = self.lock();
         if let Some(token) = &inner.token {
