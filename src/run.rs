@@ -28,6 +28,9 @@ pub(crate) struct FinishGuard {
     shared: Arc<Shared>,
     slot: Arc<Slot>,
     armed: bool,
+    /// The future runs inside the task's span (see `Worker::spawn`): only then is the outcome
+    /// recorded on the current span.
+    pub(crate) instrumented: bool,
 }
 
 impl FinishGuard {
@@ -37,6 +40,7 @@ impl FinishGuard {
             shared,
             slot,
             armed: true,
+            instrumented: false,
         }
     }
 
@@ -47,7 +51,9 @@ impl FinishGuard {
 
     fn finish(&mut self, status: TaskStatus) {
         self.armed = false;
-        record_outcome(&status);
+        if self.instrumented {
+            record_outcome(&status);
+        }
         self.shared.finish(&self.slot, status, false);
     }
 }
@@ -56,7 +62,9 @@ impl Drop for FinishGuard {
     fn drop(&mut self) {
         if self.armed {
             tracing::debug!(task_id = %self.slot.id(), "task dropped before it finished");
-            record_outcome(&TaskStatus::Cancelled);
+            if self.instrumented {
+                record_outcome(&TaskStatus::Cancelled);
+            }
             self.shared.finish(&self.slot, TaskStatus::Cancelled, true);
         }
         self.shared.tracker.exit();
@@ -68,15 +76,23 @@ impl Drop for FinishGuard {
 /// The status is written only after [`execute`] has returned, that is once the closure, the body
 /// and everything they captured are dropped: whoever sees the task terminal (`wait`, `cancel`,
 /// `shutdown`) knows none of its code runs any more.
-pub(crate) async fn run<F, Fut>(guard: FinishGuard, make: F)
+///
+/// The future this returns is what tokio stores in the task's cell and copies as the task
+/// changes stage, so nothing is kept in it twice. It is an `async move` block rather than an
+/// `async fn`: an `async fn` keeps its arguments and the bindings of its parameters apart (the
+/// guard would be there twice); the block uses what it captured in place. See [`execute`] for
+/// the body.
+#[allow(clippy::manual_async_fn)] // on purpose, see above
+pub(crate) fn run<F, Fut>(mut guard: FinishGuard, make: F) -> impl Future<Output = ()>
 where
     F: FnOnce(&Arc<Slot>) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
-    let mut guard = guard;
-    match execute(&guard, make).await {
-        Some(status) => guard.finish(status),
-        None => guard.disarm(),
+    async move {
+        match execute(&guard, make).await {
+            Some(status) => guard.finish(status),
+            None => guard.disarm(),
+        }
     }
 }
 
@@ -114,36 +130,45 @@ where
         Start::Over => return None,
     }
 
-    let outcome = match catch_unwind(AssertUnwindSafe(|| make(slot))) {
-        Err(payload) => Err(payload),
-        Ok(body) => {
-            let mut body = pin!(body);
-            poll_fn(
-                move |cx| match catch_unwind(AssertUnwindSafe(|| body.as_mut().poll(cx))) {
-                    Ok(Poll::Pending) => Poll::Pending,
-                    Ok(Poll::Ready(result)) => Poll::Ready(Ok(result)),
-                    Err(payload) => Poll::Ready(Err(payload)),
-                },
-            )
-            .await
-        }
-    };
+    // The body is pinned straight out of what `catch_unwind` returned: that result (the size
+    // of the body) is gone before the body is awaited, so the task's future does not keep it
+    // beside the pinned body.
+    let mut body = pin!(match catch_unwind(AssertUnwindSafe(|| make(slot))) {
+        Ok(body) => body,
+        Err(payload) => return Some(ended(slot, panicked(slot, payload.as_ref()))),
+    });
+    let outcome = poll_fn(
+        move |cx| match catch_unwind(AssertUnwindSafe(|| body.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(result)) => Poll::Ready(Ok(result)),
+            Err(payload) => Poll::Ready(Err(payload)),
+        },
+    )
+    .await;
 
     let status = match outcome {
         Ok(Ok(())) => TaskStatus::Completed,
         Ok(Err(error)) => TaskStatus::Failed(format!("{error:#}")),
-        Err(payload) => {
-            let message = panic_message(payload.as_ref());
-            tracing::warn!(task_id = %slot.id(), panic = %message, "task panicked");
-            TaskStatus::Failed(format!("panicked: {message}"))
-        }
+        Err(payload) => panicked(slot, payload.as_ref()),
     };
-    // Whatever a task returns after it was told to stop, it was cancelled.
+    Some(ended(slot, status))
+}
+
+/// The status a task ends with: whatever it returned after it was told to stop, it was
+/// cancelled.
+fn ended(slot: &Slot, status: TaskStatus) -> TaskStatus {
     if slot.stopped() {
-        Some(TaskStatus::Cancelled)
+        TaskStatus::Cancelled
     } else {
-        Some(status)
+        status
     }
+}
+
+/// The status of a task whose body (or the closure making it) panicked.
+fn panicked(slot: &Slot, payload: &(dyn std::any::Any + Send)) -> TaskStatus {
+    let message = panic_message(payload);
+    tracing::warn!(task_id = %slot.id(), panic = %message, "task panicked");
+    TaskStatus::Failed(format!("panicked: {message}"))
 }
 
 /// Waits for a concurrency permit, or for the task's token to be cancelled first (`None`). A
