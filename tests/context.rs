@@ -79,6 +79,31 @@ async fn clones_of_a_context_share_one_token() {
     assert!(shared.is_set());
 }
 
+/// The stop hands the slot's token over to be cancelled (the slot keeps none): a clone of the
+/// context that made no token before the stop still gets a cancelled one, and so does a token
+/// asked for through the context that made the first one.
+#[tokio::test(start_paused = true)]
+async fn after_the_stop_every_token_asked_for_is_cancelled() {
+    let worker = worker_with_timeouts(5, 5);
+    let saw = Flag::new();
+    let flag = saw.clone();
+    worker
+        .submit_with_context("job", move |ctx| async move {
+            let late = ctx.clone(); // made before `ctx` makes the token: it has none of its own
+            ctx.cancelled().await;
+            if late.token().is_cancelled() && late.is_cancelled() && ctx.token().is_cancelled() {
+                flag.set();
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    settle().await;
+
+    assert_eq!(worker.cancel("job").await, Ok(TaskStatus::Cancelled));
+    assert!(saw.is_set(), "a token asked for after the stop was not cancelled");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_body_cancelling_its_own_token_ends_cancelled() {
     let worker = Worker::new();
