@@ -18,8 +18,9 @@ use crate::slot::Slot;
 /// handle is dropped. A task that watches it can wind down on its own (flush, checkpoint,
 /// release) within the cancel or shutdown timeout; after that it is aborted.
 ///
-/// `TaskContext` is cheap to clone: clones share the same token. A context kept past the end of
-/// its task hands out a cancelled token if it had not made one.
+/// `TaskContext` is cheap to clone: clones share the same token. A clone that first asks for
+/// the token after the task was told to stop, and a context kept past the end of its task, get
+/// a cancelled token if they had none.
 ///
 /// # Examples
 ///

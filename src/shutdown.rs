@@ -1,8 +1,8 @@
 //! The shutdown drain: every live task against one deadline, then a report.
 //!
 //! The registry is closed first (every later submit is refused), then its live slots are
-//! collected and marked, then their tokens are cancelled: a task that stops on the signal is in
-//! the report.
+//! collected, then each one is marked and its token cancelled (or its task aborted), in the
+//! order of the slots' addresses: a task that stops on the signal is in the report.
 //! The drain waits for the tracker of live futures, not for each task: the count of live futures
 //! reaching zero costs one atomic operation per task. At the deadline, the tasks still live are
 //! aborted; then the drain waits for their futures to be dropped (a body blocking its thread

@@ -310,8 +310,8 @@ impl Slot {
     /// to cancel once no lock is held (cancelling wakes the task) and then drop: the slot has no
     /// more use for it (a token asked for after the mark is made cancelled), and handing it over
     /// instead of a clone saves a clone and a drop, each a lock of the token's. One whose token
-    /// was not made yet has nothing to wake (its body looks at the mark). A task from `submit` is aborted (at its next `.await`, or at once if it
-    /// waits to start).
+    /// was not made yet has nothing to wake (its body looks at the mark). A task from `submit`
+    /// is aborted (at its next `.await`, or at once if it waits to start).
     ///
     /// The abort is made under the mutex: it only marks the task and schedules it, it drops
     /// nothing and takes none of this crate's locks.
