@@ -60,9 +60,9 @@ use crate::status::TaskStatus;
 ///
 /// The map holds nothing else: its values are `()`, so a bucket is one pointer and the table of
 /// 100k entries takes about 1.2 MB instead of 2.2 MB, fewer cache lines for lookups, inserts
-/// and table growth to miss (see BENCHMARKS.md). Shuttle's model of the map hands back the looked-up key,
-/// not the stored one, from an occupied entry, so under Shuttle the value is the slot again (see
-/// [`Value`]); everything else reads the stored key.
+/// and table growth to miss (see BENCHMARKS.md). Shuttle's model of the map hands back the
+/// looked-up key, not the stored one, from an occupied entry, so under Shuttle the value is the
+/// slot again (see [`Value`]); everything else reads the stored key.
 // `Clone` for Shuttle's DashMap, whose iterators clone keys.
 #[derive(Debug, Clone)]
 struct Key(Arc<Slot>);
@@ -349,8 +349,8 @@ impl Registry {
     }
 
     /// The slots of every pending or running task, in the order of their addresses (see
-    /// `shutdown::stop_all`). Only the slots' states are read under the shards' guards; telling
-    /// the tasks to stop is the caller's.
+    /// `shutdown::stop_all`). Under the shards' guards the slots' states are only read and the
+    /// live ones cloned; telling the tasks to stop is the caller's.
     ///
     /// The entries are sorted before any slot is read: reading the slots in the map's (hash)
     /// order makes each one a cache miss of its own, one after the other (each `Arc` clone is

@@ -34,12 +34,12 @@ pub(crate) fn begin(shared: &Shared) -> Option<Vec<Arc<Slot>>> {
 /// [`Slot::stop`]) and returns the tasks. Every live slot is collected before any task is told,
 /// and no registry guard is held while they are told.
 ///
-/// The slots are told in the order of their addresses (as [`Registry::live`](crate::registry::Registry::live) returns them), not in
-/// the map's (hash) order. Slots,
-/// tokens and task cells are allocated as tasks are submitted, so that order walks memory
-/// forwards: the tasks wake in that order, run in it, and the drain reads their memory the way
-/// the hardware prefetches it. In hash order, every slot, token and task cell of a large drain
-/// is a miss of its own (BENCHMARKS.md: the drain measured both ways).
+/// The slots are told in the order of their addresses (as
+/// [`Registry::live`](crate::registry::Registry::live) returns them), not in the map's (hash)
+/// order. Slots, tokens and task cells are allocated as tasks are submitted, so that order walks
+/// memory forwards: the tasks wake in that order, run in it, and the drain reads their memory
+/// the way the hardware prefetches it. In hash order, every slot, token and task cell of a
+/// large drain is a miss of its own (BENCHMARKS.md: the drain measured both ways).
 ///
 /// Each task has a token of its own rather than a child of a worker-wide one: creating and
 /// dropping a child token takes its parent's lock, one lock that every thread would take twice

@@ -25,12 +25,13 @@
 //!   every stage not told yet, releasing the mutex around each call; a change made meanwhile is
 //!   picked up by the teller. A terminal status is *settled* once it has been told; `wait` and
 //!   `cancel` return settled statuses only.
-//! - A task waiting for the slot to settle ([`Slot::wait`]) yields once, then leaves its `Waker` in the slot, under
-//!   the mutex, keyed by the address of its pinned wait future, and takes it out again if that
-//!   future is dropped first; settling takes every waker out under the mutex, and they are woken
-//!   after it is released. A check and a registration happen under one lock, so no wake-up is
-//!   lost, and a dropped wait leaves nothing behind. (One waiter, the usual case, needs no
-//!   allocation; `tokio::sync::Notify` cost an `Arc` and its own lock per parked wait.)
+//! - A task waiting for the slot to settle ([`Slot::wait`]) yields once, then leaves its `Waker`
+//!   in the slot, under the mutex, keyed by the address of its pinned wait future, and takes it
+//!   out again if that future is dropped first; settling takes every waker out under the mutex,
+//!   and they are woken after it is released. A check and a registration happen under one
+//!   lock, so no wake-up is lost, and a dropped wait leaves nothing behind. (One waiter, the
+//!   usual case, needs no allocation; `tokio::sync::Notify` cost an `Arc` and its own lock per
+//!   parked wait.)
 
 use std::future::Future;
 use std::marker::PhantomPinned;
@@ -333,14 +334,16 @@ impl Slot {
     }
 
     /// Whether the task was told to stop: marked by [`Slot::stop`], or its token cancelled (a
-    /// context task's body can cancel its own token).
+    /// context task's body can cancel its own token). Only a context task can have a token, so
+    /// only for one is the mutex taken (this is asked at the end of every task).
     pub(crate) fn stopped(&self) -> bool {
         self.stop_requested()
-            || self
-                .lock()
-                .token
-                .as_ref()
-                .is_some_and(CancellationToken::is_cancelled)
+            || (self.context
+                && self
+                    .lock()
+                    .token
+                    .as_ref()
+                    .is_some_and(CancellationToken::is_cancelled))
     }
 
     /// The token of a task from `submit_with_context`, made on its first use: most bodies never
@@ -714,6 +717,7 @@ impl Drop for Wait<'_> {
     }
 }
 
+/// The times of one transition.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct TransitionTimes {
     pub(crate) at: SystemTime,
