@@ -169,7 +169,7 @@ pub use crate::redis::{
 };
 pub use builder::WorkerBuilder;
 pub use config::DEFAULT_TIMEOUT;
-pub use context::TaskContext;
+pub use context::{Cancelled, TaskContext};
 pub use error::{CancelError, SubmitError};
 pub use info::{Health, TaskEvent, TaskInfo};
 pub use observe::{Observer, Transition};

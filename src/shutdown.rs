@@ -1,8 +1,8 @@
 //! The shutdown drain: every live task against one deadline, then a report.
 //!
 //! The registry is closed first (every later submit is refused), then its live slots are
-//! collected, then each one is marked and its token cancelled (or its task aborted), in the
-//! order of the slots' addresses: a task that stops on the signal is in the report.
+//! collected, then each one is marked, its token cancelled and its waits for the stop woken (or
+//! its task aborted), in the order of the slots' addresses: a task that stops on the signal is in the report.
 //! The drain waits for the tracker of live futures, not for each task: the count of live futures
 //! reaching zero costs one atomic operation per task. At the deadline, the tasks still live are
 //! aborted; then the drain waits for their futures to be dropped (a body blocking its thread
@@ -30,8 +30,8 @@ pub(crate) fn begin(shared: &Shared) -> Option<Vec<Arc<Slot>>> {
     Some(stop_all(shared))
 }
 
-/// Tells every live task to stop (marks it, then cancels its token or aborts it, see
-/// [`Slot::stop`]) and returns the tasks. Every live slot is collected before any task is told,
+/// Tells every live task to stop (marks it, then cancels its token and wakes its waits for the
+/// stop, or aborts it, see [`Slot::stop`]) and returns the tasks. Every live slot is collected before any task is told,
 /// and no registry guard is held while they are told.
 ///
 /// The slots are told in the order of their addresses (as
@@ -47,9 +47,7 @@ pub(crate) fn begin(shared: &Shared) -> Option<Vec<Arc<Slot>>> {
 pub(crate) fn stop_all(shared: &Shared) -> Vec<Arc<Slot>> {
     let live = shared.registry.live();
     for slot in &live {
-        if let Some(token) = slot.stop() {
-            token.cancel();
-        }
+        slot.stop().signal();
     }
     live
 }

@@ -32,6 +32,13 @@
 //!   lock, so no wake-up is lost, and a dropped wait leaves nothing behind. (One waiter, the
 //!   usual case, needs no allocation; `tokio::sync::Notify` cost an `Arc` and its own lock per
 //!   parked wait.)
+//! - A context task's body waiting for its stop ([`Slot::poll_stopped`], behind
+//!   `TaskContext::cancelled`) leaves its `Waker` in the same list, under the odd key
+//!   [`STOP_WAITER`] (a `Wait`'s key is an address, so even), once per task (`Waker::will_wake`).
+//!   [`Slot::stop`] takes these out and they are woken after the mutex is released; so does
+//!   the making of the task's token (the waits then go through the token, which the body may
+//!   cancel itself), and the settling takes them with the rest. A dropped wait's entry stays
+//!   until then: a body waiting again in a loop finds it and adds none.
 
 use std::future::Future;
 use std::marker::PhantomPinned;
@@ -68,6 +75,10 @@ const ABORTED_AT_DEADLINE: u8 = 1 << 6;
 
 const PENDING: u8 = 0;
 const RUNNING: u8 = 1;
+
+/// The key of a `TaskContext::cancelled` waiter in a slot's waiter list: odd, where a [`Wait`]'s
+/// key is its (aligned, so even) address.
+const STOP_WAITER: usize = 1;
 
 /// The slot of one submission.
 ///
@@ -161,6 +172,43 @@ impl Inner {
         Some(waiters.swap_remove(at).1)
     }
 
+    /// Leaves `waker` to be woken at the stop, unless this task's waker is there already.
+    fn add_stop_waiter(&mut self, waker: &Waker) {
+        let present = |entry: &(usize, Waker)| entry.0 == STOP_WAITER && entry.1.will_wake(waker);
+        if self.waiter.as_ref().is_some_and(present)
+            || self
+                .extra
+                .as_ref()
+                .is_some_and(|extra| extra.waiters.iter().any(present))
+        {
+            return;
+        }
+        let entry = (STOP_WAITER, waker.clone());
+        match &self.waiter {
+            None => self.waiter = Some(entry),
+            Some(_) => self.extra().waiters.push(entry),
+        }
+    }
+
+    /// Takes the stop waiters out (the others stay), to wake once the mutex is released.
+    fn take_stop_waiters(&mut self) -> Option<Wakers> {
+        let first = match &self.waiter {
+            Some((STOP_WAITER, _)) => self.waiter.take().map(|(_, waker)| waker),
+            _ => None,
+        };
+        let mut more = Vec::new();
+        if let Some(extra) = self.extra.as_mut() {
+            if extra.waiters.iter().any(|(key, _)| *key == STOP_WAITER) {
+                let (stop, keep) = std::mem::take(&mut extra.waiters)
+                    .into_iter()
+                    .partition(|(key, _)| *key == STOP_WAITER);
+                extra.waiters = keep;
+                more = stop;
+            }
+        }
+        (first.is_some() || !more.is_empty()).then_some(Wakers { first, more })
+    }
+
     /// Takes every waiter out, to wake once the mutex is released; `None` if nobody waits.
     fn take_waiters(&mut self) -> Option<Wakers> {
         let first = self.waiter.take().map(|(_, waker)| waker);
@@ -173,8 +221,8 @@ impl Inner {
     }
 }
 
-/// The tasks waiting for a slot to settle, taken out of it: woken by [`Wakers::wake`] once the
-/// slot's mutex is released.
+/// The tasks waiting for a slot to settle (or, from [`Slot::stop`], for it to be told to stop),
+/// taken out of it: woken by [`Wakers::wake`] once the slot's mutex is released.
 #[must_use]
 #[derive(Debug)]
 pub(crate) struct Wakers {
@@ -191,6 +239,37 @@ impl Wakers {
             waker.wake();
         }
     }
+}
+
+/// What [`Slot::stop`] took out of the slot, to signal once the mutex is released.
+#[must_use]
+#[derive(Debug, Default)]
+pub(crate) struct Stop {
+    token: Option<CancellationToken>,
+    waiters: Option<Wakers>,
+}
+
+impl Stop {
+    /// Cancels the task's token, if it has one, and wakes the waits for its stop.
+    pub(crate) fn signal(self) {
+        if let Some(token) = self.token {
+            token.cancel();
+        }
+        if let Some(waiters) = self.waiters {
+            waiters.wake();
+        }
+    }
+}
+
+/// What [`Slot::poll_stopped`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum StopPoll {
+    /// The task was told to stop, or is over.
+    Yes,
+    /// Not yet: the waker is in the slot, [`Slot::stop`] wakes it.
+    Waiting,
+    /// Not yet, and the task has a token: wait on that (the body may cancel it itself).
+    HasToken,
 }
 
 /// What an observer is told about one stage of a slot, copied under the mutex.
@@ -307,30 +386,54 @@ impl Slot {
     }
 
     /// Tells a live task to stop. It is marked (so that it never starts, and ends cancelled
-    /// whatever it returns). A context task whose token was made hands it over, for the caller
-    /// to cancel once no lock is held (cancelling wakes the task) and then drop: the slot has no
-    /// more use for it (a token asked for after the mark is made cancelled), and handing it over
-    /// instead of a clone saves a clone and a drop, each a lock of the token's. One whose token
-    /// was not made yet has nothing to wake (its body looks at the mark). A task from `submit`
-    /// is aborted (at its next `.await`, or at once if it waits to start).
+    /// whatever it returns). A context task hands over, for the caller to signal once no lock
+    /// is held ([`Stop::signal`]), its token if one was made and the waits for its stop
+    /// ([`Slot::poll_stopped`]). The token is handed over rather than cloned: the slot has no
+    /// more use for it (a token asked for after the mark is made cancelled), and a clone and a
+    /// drop are a lock of the token's each. A task from `submit` is aborted (at its next
+    /// `.await`, or at once if it waits to start).
     ///
     /// The abort is made under the mutex: it only marks the task and schedules it, it drops
     /// nothing and takes none of this crate's locks.
-    pub(crate) fn stop(&self) -> Option<CancellationToken> {
+    pub(crate) fn stop(&self) -> Stop {
         let mut inner = self.lock();
         let state = self.state();
         if is_terminal(state) {
-            return None;
+            return Stop::default();
         }
         self.state.store(state | STOP, Ordering::Release);
         if self.context {
-            return inner.token.take();
+            return Stop {
+                token: inner.token.take(),
+                waiters: inner.take_stop_waiters(),
+            };
         }
         match &inner.join {
             Some(join) => join.abort(),
             None => inner.abort_requested = true,
         }
-        None
+        Stop::default()
+    }
+
+    /// Whether a context task was told to stop or is over; if not, leaves `waker` to be woken
+    /// when it is (see the rules above), unless the task has a token to wait on instead.
+    ///
+    /// Told to stop, a task is marked before anything else happens to it, so a body that looks
+    /// once the stop began takes no lock.
+    pub(crate) fn poll_stopped(&self, waker: &Waker) -> StopPoll {
+        let stopped = |state: u8| state & STOP != 0 || is_terminal(state);
+        if stopped(self.state()) {
+            return StopPoll::Yes;
+        }
+        let mut inner = self.lock();
+        if stopped(self.state()) {
+            return StopPoll::Yes;
+        }
+        if inner.token.is_some() {
+            return StopPoll::HasToken;
+        }
+        inner.add_stop_waiter(waker);
+        StopPoll::Waiting
     }
 
     /// Whether the task was told to stop: marked by [`Slot::stop`], or its token cancelled (a
@@ -357,14 +460,20 @@ impl Slot {
         }
         let token = CancellationToken::new();
         let state = self.state();
+        let mut waiters = None;
         if !is_terminal(state) {
             inner.token = Some(token.clone());
+            // The waits for the stop wait on the token from now on: the body may cancel it.
+            waiters = inner.take_stop_waiters();
         }
         drop(inner);
-        // Cancelled outside the mutex (rule 2). A `stop` meanwhile cancels it too: it was
-        // registered before the mutex was released.
+        // Cancelled, and the waits woken, outside the mutex (rule 2). A `stop` meanwhile cancels
+        // it too: it was registered before the mutex was released.
         if is_terminal(state) || state & STOP != 0 {
             token.cancel();
+        }
+        if let Some(waiters) = waiters {
+            waiters.wake();
         }
         token
     }
@@ -732,6 +841,37 @@ mod tests {
 
     /// Finished entries can number in the millions: keep a slot small (see BENCHMARKS.md for the
     /// measured bytes per entry).
+    fn keys(slot: &Slot) -> Vec<usize> {
+        let inner = slot.lock();
+        let more = inner.extra.iter().flat_map(|extra| &extra.waiters);
+        inner.waiter.iter().chain(more).map(|(key, _)| *key).collect()
+    }
+
+    #[test]
+    fn a_task_waiting_for_its_stop_again_leaves_one_waker_which_the_stop_takes_alone() {
+        struct Task;
+        impl std::task::Wake for Task {
+            fn wake(self: std::sync::Arc<Self>) {}
+        }
+        let slot = Slot::new(TaskId::new("job".to_owned()), 0, 0, true, false);
+        let waker = &Waker::from(std::sync::Arc::new(Task));
+        // A `Wait` for the status, registered first, under its (even) address.
+        slot.lock().waiter = Some((8, waker.clone()));
+
+        assert_eq!(slot.poll_stopped(waker), StopPoll::Waiting);
+        assert_eq!(slot.poll_stopped(waker), StopPoll::Waiting);
+        assert_eq!(
+            keys(&slot),
+            [8, STOP_WAITER],
+            "the same task's waker was added twice"
+        );
+
+        let stop = slot.stop();
+        assert!(stop.waiters.is_some() && stop.token.is_none());
+        assert_eq!(keys(&slot), [8], "the stop took the wrong wakers");
+        assert_eq!(slot.poll_stopped(waker), StopPoll::Yes);
+    }
+
     #[test]
     fn a_slot_stays_small() {
         let size = std::mem::size_of::<Slot>();

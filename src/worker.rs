@@ -430,9 +430,7 @@ impl Worker {
         if let Some(status) = slot.settled() {
             return Ok(status); // nothing to cancel
         }
-        if let Some(token) = slot.stop() {
-            token.cancel();
-        }
+        slot.stop().signal();
         let timeout = shared.config.cancel_timeout;
         if let Ok(status) = tokio::time::timeout(timeout, slot.wait(false)).await {
             return Ok(status);

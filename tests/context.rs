@@ -170,3 +170,77 @@ async fn a_context_kept_past_its_task_hands_out_a_cancelled_token() {
     assert!(!ctx.is_cancelled(), "the task completed: nobody asked it to stop");
     assert!(ctx.token().is_cancelled(), "its task is over");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_begun_before_the_token_was_made_sees_a_clone_cancel_it() {
+    let worker = Worker::new();
+    let woke = Flag::new();
+    let flag = woke.clone();
+    worker
+        .submit_with_context("job", move |ctx| async move {
+            let clone = ctx.clone();
+            tokio::spawn(async move {
+                sleep_secs(1).await; // the body's wait is parked by now, with no token
+                clone.token().cancel();
+            });
+            ctx.cancelled().await; // no timer of its own: only a wake-up ends this
+            flag.set();
+            Ok(())
+        })
+        .await
+        .unwrap();
+
+    assert_eq!(within(5, worker.wait("job")).await, Some(TaskStatus::Cancelled));
+    assert!(woke.is_set(), "the wait did not see the token cancelled");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_clone_waiting_in_another_task_is_told_when_its_task_ends() {
+    let worker = Worker::new();
+    let (told, tell) = tokio::sync::oneshot::channel();
+    worker
+        .submit_with_context("job", move |ctx| async move {
+            let clone = ctx.clone();
+            tokio::spawn(async move {
+                clone.cancelled().await;
+                let _ = told.send(());
+            });
+            sleep_secs(1).await; // the clone's wait is parked by now
+            Ok(())
+        })
+        .await
+        .unwrap();
+
+    assert_eq!(worker.wait("job").await, Some(TaskStatus::Completed));
+    assert_eq!(within(1, tell).await, Ok(()), "the clone's wait was never woken");
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_wakes_the_body_waiting_for_its_stop_and_a_waiter_for_its_status() {
+    let worker = worker_with_timeouts(5, 5);
+    worker
+        .submit_with_context("job", |ctx| async move {
+            loop {
+                tokio::select! {
+                    () = ctx.cancelled() => return Ok(()),
+                    () = sleep_secs(1) => {} // a new wait each round, from the same task
+                }
+            }
+        })
+        .await
+        .unwrap();
+    let waiter = {
+        let worker = worker.clone();
+        tokio::spawn(async move { worker.wait("job").await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(3_500)).await; // between two rounds
+    let start = Instant::now();
+
+    assert_eq!(worker.cancel("job").await, Ok(TaskStatus::Cancelled));
+
+    assert!(
+        start.elapsed() < std::time::Duration::from_millis(100),
+        "the body's wait was not woken by the stop (it saw it at its next round)"
+    );
+    assert_eq!(within(1, waiter).await.unwrap(), Some(TaskStatus::Cancelled));
+}

@@ -299,3 +299,36 @@ fn concurrent_shutdowns_share_one_report() {
         });
     });
 }
+
+#[test]
+fn a_body_waiting_for_its_stop_is_woken_whatever_the_stop_and_its_token_race() {
+    explore(|| {
+        block_on(async {
+            let worker = Worker::new();
+            let (started, woke) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+            let (start, flag) = (Arc::clone(&started), Arc::clone(&woke));
+            worker
+                .submit_with_context("job", move |ctx| async move {
+                    start.fetch_add(1, Ordering::SeqCst);
+                    let clone = ctx.clone();
+                    // Makes the task's token while the body parks its wait, or after.
+                    let maker = spawn(async move { drop(clone.token().clone()) });
+                    ctx.cancelled().await;
+                    flag.fetch_add(1, Ordering::SeqCst);
+                    maker.await.unwrap();
+                    Ok(())
+                })
+                .await
+                .unwrap();
+            while started.load(Ordering::SeqCst) == 0 {
+                yield_now().await; // a task stopped before it starts never runs its body
+            }
+            let canceller = {
+                let worker = worker.clone();
+                spawn(async move { worker.cancel("job").await })
+            };
+            assert_eq!(canceller.await.unwrap(), Ok(TaskStatus::Cancelled));
+            assert_eq!(woke.load(Ordering::SeqCst), 1, "the body was aborted, not woken");
+        });
+    });
+}
