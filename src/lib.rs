@@ -133,6 +133,7 @@
 // On docs.rs (nightly, `--cfg docsrs`): show which feature each gated item needs.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod address_order;
 mod builder;
 mod config;
 mod context;

@@ -51,6 +51,7 @@ use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::dashmap::mapref::entry::{Entry, OccupiedEntry};
 use crate::sync::dashmap::DashMap;
 
+use crate::address_order;
 use crate::slot::Slot;
 use crate::status::TaskStatus;
 
@@ -352,7 +353,8 @@ impl Registry {
     /// `shutdown::stop_all`). Under the shards' guards the slots' states are only read and the
     /// live ones cloned; telling the tasks to stop is the caller's.
     ///
-    /// The entries are sorted before any slot is read: reading the slots in the map's (hash)
+    /// The entries are sorted (a radix sort on the addresses, see `address_order.rs`) before
+    /// any slot is read: reading the slots in the map's (hash)
     /// order makes each one a cache miss of its own, one after the other (each `Arc` clone is
     /// an atomic write, which waits for the reads before it); in address order they are read
     /// the way the hardware prefetches. Every shard's read guard is held until the slots are
@@ -367,7 +369,7 @@ impl Registry {
                 (Arc::as_ptr(slot).addr(), slot)
             })
             .collect();
-        slots.sort_unstable_by_key(|&(address, _)| address);
+        address_order::sort_by_address(&mut slots);
         let live = slots
             .into_iter()
             .filter(|(_, slot)| !slot.is_terminal())
