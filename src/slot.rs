@@ -839,8 +839,6 @@ pub(crate) struct TransitionTimes {
 mod tests {
     use super::*;
 
-    /// Finished entries can number in the millions: keep a slot small (see BENCHMARKS.md for the
-    /// measured bytes per entry).
     fn keys(slot: &Slot) -> Vec<usize> {
         let inner = slot.lock();
         let more = inner.extra.iter().flat_map(|extra| &extra.waiters);
@@ -872,6 +870,8 @@ mod tests {
         assert_eq!(slot.poll_stopped(waker), StopPoll::Yes);
     }
 
+    /// Finished entries can number in the millions: keep a slot small (see BENCHMARKS.md for the
+    /// measured bytes per entry).
     #[test]
     fn a_slot_stays_small() {
         let size = std::mem::size_of::<Slot>();
