@@ -10,11 +10,10 @@ use std::task::Poll;
 use crate::sync::atomic::Ordering;
 use crate::sync::tokio;
 use crate::sync::tokio::sync::{Semaphore, SemaphorePermit};
-use crate::sync::tokio_util::sync::CancellationToken;
 
 use crate::panic::panic_message;
 use crate::shared::{Shared, Start};
-use crate::slot::Slot;
+use crate::slot::{Slot, StopPoll};
 use crate::status::TaskStatus;
 
 /// Counts the task's future as live from before its slot is registered until the future is
@@ -116,8 +115,8 @@ where
         None => None,
         // Boxed, so that a worker without a limit does not carry the wait's room in every task.
         Some(semaphore) => {
-            let token = slot.is_context().then(|| slot.context_token());
-            match Box::pin(permit(shared, semaphore, token)).await {
+            let context = slot.is_context().then_some(&**slot);
+            match Box::pin(permit(shared, semaphore, context)).await {
                 Some(permit) => Some(permit),
                 None => return Some(TaskStatus::Cancelled),
             }
@@ -171,12 +170,12 @@ fn panicked(slot: &Slot, payload: &(dyn std::any::Any + Send)) -> TaskStatus {
     TaskStatus::Failed(format!("panicked: {message}"))
 }
 
-/// Waits for a concurrency permit, or for the task's token to be cancelled first (`None`). A
-/// task without a token is aborted instead, which drops this wait.
+/// Waits for a concurrency permit, or, for a context task, for it to be told to stop first
+/// (`None`). A task from `submit` is aborted instead, which drops this wait.
 async fn permit<'a>(
     shared: &Shared,
     semaphore: &'a Semaphore,
-    token: Option<CancellationToken>,
+    context: Option<&Slot>,
 ) -> Option<SemaphorePermit<'a>> {
     /// Keeps the count right however the wait ends, an abort included.
     struct Waiting<'a>(&'a crate::sync::atomic::AtomicUsize);
@@ -188,13 +187,28 @@ async fn permit<'a>(
     let waiting = shared.waiting_for_permit();
     waiting.fetch_add(1, Ordering::Relaxed);
     let _waiting = Waiting(waiting);
-    match token {
-        Some(token) => tokio::select! {
+    match context {
+        Some(slot) => tokio::select! {
             biased;
-            () = token.cancelled() => None,
+            () = stop_of(slot) => None,
             permit = semaphore.acquire() => permit.ok(),
         },
         None => semaphore.acquire().await.ok(),
+    }
+}
+
+/// Completes when a context task is told to stop, the way `TaskContext::cancelled` waits: in
+/// the slot, so that a task waiting for a permit makes no token. (Before its body runs nobody
+/// can have made one; if somebody did, the wait goes through it.)
+async fn stop_of(slot: &Slot) {
+    let parked = poll_fn(|cx| match slot.poll_stopped(cx.waker()) {
+        StopPoll::Yes => Poll::Ready(true),
+        StopPoll::Waiting => Poll::Pending,
+        StopPoll::HasToken => Poll::Ready(false),
+    })
+    .await;
+    if !parked {
+        slot.context_token().cancelled().await;
     }
 }
 

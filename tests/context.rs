@@ -244,3 +244,41 @@ async fn cancel_wakes_the_body_waiting_for_its_stop_and_a_waiter_for_its_status(
     );
     assert_eq!(within(1, waiter).await.unwrap(), Some(TaskStatus::Cancelled));
 }
+
+#[tokio::test(start_paused = true)]
+async fn cancel_of_a_context_task_waiting_for_a_permit_ends_it_at_once() {
+    let worker = Worker::builder().max_concurrent(1).build();
+    worker
+        .submit_with_context("blocker", |_ctx| async {
+            sleep_secs(60).await;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let ran = Flag::new();
+    let flag = ran.clone();
+    worker
+        .submit_with_context("queued", move |_ctx| async move {
+            flag.set();
+            Ok(())
+        })
+        .await
+        .unwrap();
+    sleep_secs(1).await;
+    assert_eq!(worker.get_task_status("queued").await, Some(TaskStatus::Pending));
+    let start = Instant::now();
+
+    assert_eq!(worker.cancel("queued").await, Ok(TaskStatus::Cancelled));
+
+    assert_eq!(
+        start.elapsed(),
+        secs(0),
+        "the wait for a permit did not see the stop"
+    );
+    worker.cancel("blocker").await.unwrap();
+    settle().await;
+    assert!(
+        !ran.is_set(),
+        "a cancelled task waiting for a permit ran after all"
+    );
+}
