@@ -354,12 +354,12 @@ impl Registry {
     /// live ones cloned; telling the tasks to stop is the caller's.
     ///
     /// The entries are sorted (a radix sort on the addresses, see `address_order.rs`) before
-    /// any slot is read: reading the slots in the map's (hash)
-    /// order makes each one a cache miss of its own, one after the other (each `Arc` clone is
-    /// an atomic write, which waits for the reads before it); in address order they are read
-    /// the way the hardware prefetches. Every shard's read guard is held until the slots are
-    /// cloned; nothing else is done meanwhile (rule 2), and an insert waiting for a shard is
-    /// refused anyway (the registry is closed before this is called).
+    /// any slot is read: reading the slots in the map's (hash) order makes each one a cache miss
+    /// of its own, one after the other (each `Arc` clone is an atomic write, which waits for the
+    /// reads before it); in address order they are read the way the hardware prefetches. Every
+    /// shard's read guard is held until the slots are cloned; nothing else is done meanwhile
+    /// (rule 2), and an insert waiting for a shard is refused anyway (the registry is closed
+    /// before this is called).
     pub(crate) fn live(&self) -> Vec<Arc<Slot>> {
         let entries: Vec<_> = self.map.iter().collect();
         let mut slots: Vec<(usize, &Arc<Slot>)> = entries

@@ -11,9 +11,10 @@ use crate::sync::atomic::Ordering;
 use crate::sync::tokio;
 use crate::sync::tokio::sync::{Semaphore, SemaphorePermit};
 
+use crate::context::TaskContext;
 use crate::panic::panic_message;
 use crate::shared::{Shared, Start};
-use crate::slot::{Slot, StopPoll};
+use crate::slot::Slot;
 use crate::status::TaskStatus;
 
 /// Counts the task's future as live from before its slot is registered until the future is
@@ -115,7 +116,7 @@ where
         None => None,
         // Boxed, so that a worker without a limit does not carry the wait's room in every task.
         Some(semaphore) => {
-            let context = slot.is_context().then_some(&**slot);
+            let context = slot.is_context().then_some(slot);
             match Box::pin(permit(shared, semaphore, context)).await {
                 Some(permit) => Some(permit),
                 None => return Some(TaskStatus::Cancelled),
@@ -175,7 +176,7 @@ fn panicked(slot: &Slot, payload: &(dyn std::any::Any + Send)) -> TaskStatus {
 async fn permit<'a>(
     shared: &Shared,
     semaphore: &'a Semaphore,
-    context: Option<&Slot>,
+    context: Option<&Arc<Slot>>,
 ) -> Option<SemaphorePermit<'a>> {
     /// Keeps the count right however the wait ends, an abort included.
     struct Waiting<'a>(&'a crate::sync::atomic::AtomicUsize);
@@ -188,27 +189,16 @@ async fn permit<'a>(
     waiting.fetch_add(1, Ordering::Relaxed);
     let _waiting = Waiting(waiting);
     match context {
-        Some(slot) => tokio::select! {
-            biased;
-            () = stop_of(slot) => None,
-            permit = semaphore.acquire() => permit.ok(),
-        },
+        // Waits the way its body's `TaskContext::cancelled` would: in the slot, making no token.
+        Some(slot) => {
+            let context = TaskContext::new(Arc::clone(slot));
+            tokio::select! {
+                biased;
+                () = context.cancelled() => None,
+                permit = semaphore.acquire() => permit.ok(),
+            }
+        }
         None => semaphore.acquire().await.ok(),
-    }
-}
-
-/// Completes when a context task is told to stop, the way `TaskContext::cancelled` waits: in
-/// the slot, so that a task waiting for a permit makes no token. (Before its body runs nobody
-/// can have made one; if somebody did, the wait goes through it.)
-async fn stop_of(slot: &Slot) {
-    let parked = poll_fn(|cx| match slot.poll_stopped(cx.waker()) {
-        StopPoll::Yes => Poll::Ready(true),
-        StopPoll::Waiting => Poll::Pending,
-        StopPoll::HasToken => Poll::Ready(false),
-    })
-    .await;
-    if !parked {
-        slot.context_token().cancelled().await;
     }
 }
 

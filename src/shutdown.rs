@@ -2,7 +2,8 @@
 //!
 //! The registry is closed first (every later submit is refused), then its live slots are
 //! collected, then each one is marked, its token cancelled and its waits for the stop woken (or
-//! its task aborted), in the order of the slots' addresses: a task that stops on the signal is in the report.
+//! its task aborted), in the order of the slots' addresses: a task that stops on the signal is
+//! in the report.
 //! The drain waits for the tracker of live futures, not for each task: the count of live futures
 //! reaching zero costs one atomic operation per task. At the deadline, the tasks still live are
 //! aborted; then the drain waits for their futures to be dropped (a body blocking its thread
@@ -31,8 +32,8 @@ pub(crate) fn begin(shared: &Shared) -> Option<Vec<Arc<Slot>>> {
 }
 
 /// Tells every live task to stop (marks it, then cancels its token and wakes its waits for the
-/// stop, or aborts it, see [`Slot::stop`]) and returns the tasks. Every live slot is collected before any task is told,
-/// and no registry guard is held while they are told.
+/// stop, or aborts it, see [`Slot::stop`]) and returns the tasks. Every live slot is collected
+/// before any task is told, and no registry guard is held while they are told.
 ///
 /// The slots are told in the order of their addresses (as
 /// [`Registry::live`](crate::registry::Registry::live) returns them), not in the map's (hash)
