@@ -5,9 +5,9 @@
 //! while a task runs. A task's transitions after `submit` are written into its own slot (see
 //! `slot.rs`), so tasks do not contend on the map's shard locks.
 //!
-//! Ids are hashed with std's SipHash under random keys (ids can come from users); each key keeps
-//! its id's hash beside the slot, so the map hashes an id once per submission and once per
-//! lookup, and never reads a slot or hashes an id again when its table grows (see `Key`).
+//! Ids are hashed with std's SipHash under random keys (ids can come from users); each slot keeps
+//! its id's hash, so the map hashes an id once per submission and once per lookup, never again
+//! when its table grows (see `IdHash`).
 //!
 //! # Locking rules
 //!
@@ -55,53 +55,44 @@ use crate::address_order;
 use crate::slot::Slot;
 use crate::status::TaskStatus;
 
-/// A map key: the slot, hashed and compared by its id's bytes (looked up as `&[u8]`, so that no
-/// lookup has to check the stored bytes are UTF-8), and the hash of those bytes, worked out once
-/// when the slot is inserted (see [`IdHash`]). The id is stored once, in the slot, and a lookup
-/// reads the id it compares and the status it returns from one allocation.
+/// A map key: the slot itself, hashed and compared by its id's bytes (looked up as `&[u8]`, so
+/// that no lookup has to check the stored bytes are UTF-8). The id is stored once, in the slot,
+/// and a lookup reads the id it compares and the status it returns from one allocation.
 ///
-/// The map holds nothing else: its values are `()`, so a bucket is 16 bytes, the pointer and
-/// the hash, and the table of 100k entries takes about 2.4 MB. The hash is kept in the bucket,
-/// not in the slot, so that a table that grows moves its entries without reading a single slot:
-/// with the hash in the slot (a bucket of one pointer, half the table), every growth read every
-/// slot again, a cache miss each in hash order (see BENCHMARKS.md). Shuttle's model of the map
-/// hands back the looked-up key, not the stored one, from an occupied entry, so under Shuttle
-/// the value is the slot again (see [`Value`]); everything else reads the stored key.
+/// The map holds nothing else: its values are `()`, so a bucket is one pointer and the table of
+/// 100k entries takes about 1.2 MB instead of 2.2 MB, fewer cache lines for lookups, inserts
+/// and table growth to miss (see BENCHMARKS.md). Shuttle's model of the map hands back the
+/// looked-up key, not the stored one, from an occupied entry, so under Shuttle the value is the
+/// slot again (see [`Value`]); everything else reads the stored key.
 // `Clone` for Shuttle's DashMap, whose iterators clone keys.
 #[derive(Debug, Clone)]
-struct Key {
-    slot: Arc<Slot>,
-    /// The hash of the slot's id in this registry's hasher (unused under Shuttle, whose map
-    /// hashes the bytes).
-    #[cfg_attr(shuttle, allow(dead_code))]
-    hash: u64,
-}
+struct Key(Arc<Slot>);
 
 impl Borrow<[u8]> for Key {
     fn borrow(&self) -> &[u8] {
-        self.slot.id_bytes()
+        self.0.id_bytes()
     }
 }
 
 impl Hash for Key {
     #[cfg(not(shuttle))]
     fn hash<H: Hasher>(&self, state: &mut H) {
-        // The hash of the id's bytes, worked out once when the slot was inserted (see `IdHash`):
-        // the same value hashing the borrowed bytes gives, as `Borrow<[u8]>` requires.
-        state.write_u128(u128::from(self.hash));
+        // The hash of the id's bytes, worked out once when the slot was made (see `IdHash`): the
+        // same value hashing the borrowed bytes gives, as `Borrow<[u8]>` requires.
+        state.write_u128(u128::from(self.0.hash()));
     }
 
     /// Shuttle's DashMap has no hasher to choose: hash the bytes themselves.
     #[cfg(shuttle)]
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.slot.id_bytes().hash(state);
+        self.0.id_bytes().hash(state);
     }
 }
 
 /// The map's hasher: std's SipHash, keyed at random per registry (ids can come from users, so a
 /// hash an attacker cannot aim at), for ids looked up by their bytes; and, for a stored key, the
-/// hash of its id it carries (worked out once, by [`Registry::insert`]). A table that grows then
-/// moves its entries without hashing any id again, or reading any slot.
+/// hash of its id worked out once when its slot was made. A table that grows then moves its
+/// entries without hashing any id again, or reading any slot.
 ///
 /// `Key::hash` hands the cached hash over through `write_u128`, which hashing a `[u8]` never
 /// calls (it writes a length, then the bytes).
@@ -181,7 +172,7 @@ fn value_of(slot: &Arc<Slot>) -> Value {
 /// The slot stored in an occupied entry.
 #[cfg(not(shuttle))]
 fn occupant<'a>(occupied: &'a OccupiedEntry<'_, Key, Value>) -> &'a Arc<Slot> {
-    &occupied.key().slot
+    &occupied.key().0
 }
 
 #[cfg(shuttle)]
@@ -191,7 +182,7 @@ fn occupant<'a>(occupied: &'a OccupiedEntry<'_, Key, Value>) -> &'a Arc<Slot> {
 
 impl PartialEq for Key {
     fn eq(&self, other: &Self) -> bool {
-        self.slot.id_bytes() == other.slot.id_bytes()
+        self.0.id_bytes() == other.0.id_bytes()
     }
 }
 
@@ -241,16 +232,9 @@ impl Registry {
         }
     }
 
-    /// The key of `slot`, with the hash of its id: the key carries it so that the map never
-    /// hashes a stored id again.
-    fn key(&self, slot: &Arc<Slot>) -> Key {
-        Key {
-            slot: Arc::clone(slot),
-            hash: self.hash(slot.id_bytes()),
-        }
-    }
-
-    fn hash(&self, id: &[u8]) -> u64 {
+    /// The hash of an id, for [`Slot::new`]: a slot carries it so that the map never hashes a
+    /// stored id again.
+    pub(crate) fn hash(&self, id: &[u8]) -> u64 {
         #[cfg(not(shuttle))]
         return self.map.hasher().of(id);
         #[cfg(shuttle)]
@@ -274,8 +258,7 @@ impl Registry {
         )
     )]
     pub(crate) fn insert(&self, slot: &Arc<Slot>) -> Result<Option<Arc<Slot>>, Refused> {
-        // Hashed before any shard is locked.
-        match self.map.entry(self.key(slot)) {
+        match self.map.entry(Key(Arc::clone(slot))) {
             Entry::Occupied(occupied) => {
                 if self.closed.load(Ordering::Acquire) {
                     return Err(Refused::Closed);
@@ -283,7 +266,7 @@ impl Registry {
                 if !occupant(&occupied).is_terminal() {
                     return Err(Refused::Occupied);
                 }
-                let (Key { slot: old, .. }, _) = occupied.replace_entry(value_of(slot));
+                let (Key(old), _) = occupied.replace_entry(value_of(slot));
                 Ok(Some(old))
             }
             Entry::Vacant(vacant) => {
@@ -319,14 +302,14 @@ impl Registry {
     pub(crate) fn status(&self, id: &str) -> Option<TaskStatus> {
         // Reading a failure message takes the slot's mutex under the shard guard: allowed (shard,
         // then slot).
-        self.map.get(id.as_bytes()).map(|entry| entry.key().slot.status())
+        self.map.get(id.as_bytes()).map(|entry| entry.key().0.status())
     }
 
     /// The settled status of `id`, or its slot if it is not settled yet (for `wait`: a finished
     /// task costs no reference count).
     pub(crate) fn settled_or_slot(&self, id: &str) -> Option<Result<TaskStatus, Arc<Slot>>> {
         let entry = self.map.get(id.as_bytes())?;
-        let slot = &entry.key().slot;
+        let slot = &entry.key().0;
         Some(slot.settled().ok_or_else(|| Arc::clone(slot)))
     }
 
@@ -334,7 +317,7 @@ impl Registry {
     pub(crate) fn slot(&self, id: &str) -> Option<Arc<Slot>> {
         self.map
             .get(id.as_bytes())
-            .map(|entry| Arc::clone(&entry.key().slot))
+            .map(|entry| Arc::clone(&entry.key().0))
     }
 
     pub(crate) fn contains(&self, id: &str) -> bool {
@@ -345,7 +328,7 @@ impl Registry {
     pub(crate) fn holds(&self, slot: &Arc<Slot>) -> bool {
         self.map
             .get(slot.id_bytes())
-            .is_some_and(|entry| Arc::ptr_eq(&entry.key().slot, slot))
+            .is_some_and(|entry| Arc::ptr_eq(&entry.key().0, slot))
     }
 
     /// Number of tracked entries, whatever their status.
@@ -358,7 +341,7 @@ impl Registry {
     pub(crate) fn slots(&self, mut keep: impl FnMut(u8) -> bool) -> Vec<Arc<Slot>> {
         let mut slots = Vec::with_capacity(self.map.len());
         for entry in self.map.iter() {
-            let slot = &entry.key().slot;
+            let slot = &entry.key().0;
             if keep(slot.status_index()) {
                 slots.push(Arc::clone(slot));
             }
@@ -382,7 +365,7 @@ impl Registry {
         let mut slots: Vec<(usize, &Arc<Slot>)> = entries
             .iter()
             .map(|entry| {
-                let slot = &entry.key().slot;
+                let slot = &entry.key().0;
                 (Arc::as_ptr(slot).addr(), slot)
             })
             .collect();
@@ -400,7 +383,7 @@ impl Registry {
     /// stay, whatever this races with: the check and the removal happen under one shard lock.
     pub(crate) fn remove_finished(&self) -> Removed {
         let mut removed = Removed::default();
-        self.map.retain(|Key { slot, .. }, _| {
+        self.map.retain(|Key(slot), _| {
             if !slot.is_terminal() {
                 return true;
             }
@@ -420,11 +403,9 @@ impl Registry {
 
     /// Removes this very slot if it is still registered and terminal, and returns it.
     pub(crate) fn remove_if_finished(&self, slot: &Arc<Slot>) -> Option<Arc<Slot>> {
-        let (Key { slot: removed, .. }, _) = self
-            .map
-            .remove_if(slot.id_bytes(), |Key { slot: stored, .. }, _| {
-                Arc::ptr_eq(stored, slot) && stored.is_terminal()
-            })?;
+        let (Key(removed), _) = self.map.remove_if(slot.id_bytes(), |Key(stored), _| {
+            Arc::ptr_eq(stored, slot) && stored.is_terminal()
+        })?;
         if let Some(capacity) = &self.capacity {
             capacity.tracked.fetch_sub(1, Ordering::Relaxed);
         }
@@ -445,13 +426,14 @@ mod tests {
         let slots: Vec<Arc<Slot>> = (0..5_000)
             .map(|i| {
                 let id = crate::id::TaskId::new(format!("task-{i}"));
-                Arc::new(Slot::new(id, i, false, false))
+                let hash = registry.hash(id.as_bytes());
+                Arc::new(Slot::new(id, hash, i, false, false))
             })
             .collect();
         for slot in &slots {
             let hasher = registry.map.hasher();
             assert_eq!(
-                hasher.hash_one(registry.key(slot)),
+                hasher.hash_one(Key(Arc::clone(slot))),
                 hasher.hash_one(slot.id_bytes())
             );
             registry.insert(slot).unwrap();
@@ -463,14 +445,11 @@ mod tests {
         assert!(registry.slot("task-5000").is_none());
     }
 
-    /// A bucket holds a pointer and a hash, nothing more: finished entries can number in the
-    /// millions, and lookups are faster while the table fits in a core's cache.
+    /// A bucket holds one pointer: finished entries can number in the millions, and lookups
+    /// are faster while the table fits in a core's cache.
     #[cfg(not(shuttle))]
     #[test]
-    fn a_bucket_holds_a_pointer_and_a_hash() {
-        assert_eq!(
-            std::mem::size_of::<(Key, Value)>(),
-            std::mem::size_of::<(usize, u64)>()
-        );
+    fn a_bucket_holds_one_pointer() {
+        assert_eq!(std::mem::size_of::<(Key, Value)>(), std::mem::size_of::<usize>());
     }
 }

@@ -94,6 +94,8 @@ pub(crate) struct Slot {
     /// the state's padding).
     context: bool,
     id: TaskId,
+    /// The id's hash in the registry (see `registry.rs`).
+    hash: u64,
     generation: u64,
     submitted: Instant,
     /// Wall-clock submission time.
@@ -320,9 +322,10 @@ impl Slot {
     ///
     /// `telling`: whether observers are to be told about it; if not, its `Pending` stage counts
     /// as told already.
-    pub(crate) fn new(id: TaskId, generation: u64, context: bool, telling: bool) -> Self {
+    pub(crate) fn new(id: TaskId, hash: u64, generation: u64, context: bool, telling: bool) -> Self {
         Self {
             id,
+            hash,
             generation,
             state: AtomicU8::new(PENDING),
             context,
@@ -356,6 +359,12 @@ impl Slot {
 
     pub(crate) fn id_bytes(&self) -> &[u8] {
         self.id.as_bytes()
+    }
+
+    // Shuttle's DashMap hashes the bytes (see `registry.rs`).
+    #[cfg_attr(shuttle, allow(dead_code))]
+    pub(crate) fn hash(&self) -> u64 {
+        self.hash
     }
 
     pub(crate) fn generation(&self) -> u64 {
@@ -842,7 +851,7 @@ mod tests {
         impl std::task::Wake for Task {
             fn wake(self: std::sync::Arc<Self>) {}
         }
-        let slot = Slot::new(TaskId::new("job".to_owned()), 0, true, false);
+        let slot = Slot::new(TaskId::new("job".to_owned()), 0, 0, true, false);
         let waker = &Waker::from(std::sync::Arc::new(Task));
         // A `Wait` for the status, registered first, under its (even) address.
         slot.lock().waiter = Some((8, waker.clone()));

@@ -274,8 +274,15 @@ impl Worker {
         // one is stopped by an abort. The token is not a child of a worker-wide one (see
         // `shutdown::stop_all`).
         let id = TaskId::new(id);
+        let hash = shared.registry.hash(id.as_bytes());
         let telling = shared.telling();
-        let slot = Arc::new(Slot::new(id, shared.next_generation(), with_context, telling));
+        let slot = Arc::new(Slot::new(
+            id,
+            hash,
+            shared.next_generation(),
+            with_context,
+            telling,
+        ));
         // Counts the future as live before the slot is visible, so a shutdown that sees the slot
         // also waits for its future.
         let mut guard = FinishGuard::new(Arc::clone(shared), Arc::clone(&slot));
