@@ -142,6 +142,7 @@ mod error;
 mod id;
 mod info;
 mod latch;
+mod mark;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;

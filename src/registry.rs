@@ -425,7 +425,7 @@ mod tests {
         let registry = Registry::new(None);
         let slots: Vec<Arc<Slot>> = (0..5_000)
             .map(|i| {
-                let id = crate::id::TaskId::new(format!("task-{i}"));
+                let id = format!("task-{i}");
                 let hash = registry.hash(id.as_bytes());
                 Arc::new(Slot::new(id, hash, i, false, false))
             })

@@ -53,8 +53,9 @@ use crate::sync::tokio::time::Instant;
 use crate::sync::tokio_util::sync::CancellationToken;
 use crate::sync::{Mutex, MutexGuard};
 
-use crate::id::TaskId;
+use crate::id::ShortId;
 use crate::info::TaskInfo;
+use crate::mark::Mark;
 use crate::progress::Progress;
 use crate::status::TaskStatus;
 
@@ -82,9 +83,13 @@ const STOP_WAITER: usize = 1;
 
 /// The slot of one submission.
 ///
-/// `repr(C)`, with the state first and the id right after it: a status lookup compares the id and
-/// reads the state, and these sit next to each other (within one or two cache lines from the
-/// start of the allocation) instead of wherever the compiler would put them.
+/// `repr(C)`, with the state first and the inline id right after it: a status lookup compares the
+/// id and reads the state, and these start the slot's data (bytes 16 on of the `Arc`'s
+/// allocation, which is 16-byte aligned). An id of up to 13 bytes then shares one 16-byte block
+/// with the state, which never straddles two cache lines; with the id after an 8-byte-aligned
+/// enum (its old place), a 12-byte id straddled two lines in every slot the allocator happened
+/// to place at 32 bytes past a line, which in a run of equal-sized slots can be nearly all of
+/// them (see BENCHMARKS.md).
 #[derive(Debug)]
 #[repr(C)]
 pub(crate) struct Slot {
@@ -93,8 +98,10 @@ pub(crate) struct Slot {
     /// a timeout), and it can report progress. Set once, so read without the mutex (it sits in
     /// the state's padding).
     context: bool,
-    id: TaskId,
-    /// The id's hash in the registry (see `registry.rs`).
+    id: ShortId,
+    /// An id too long for `id`.
+    long_id: Option<Box<str>>,
+    /// The id's hash in the registry (see `registry.rs`): read when the map's table grows.
     hash: u64,
     generation: u64,
     submitted: Instant,
@@ -105,10 +112,10 @@ pub(crate) struct Slot {
 
 #[derive(Debug)]
 struct Inner {
-    /// When the body started and when the task ended (kept as read: the durations are worked
-    /// out when someone asks).
-    started: Option<Instant>,
-    finished: Option<Instant>,
+    /// When the body started and when the task ended, as marks since `Slot::submitted` (8 bytes
+    /// each; the durations are worked out when someone asks).
+    started: Option<Mark>,
+    finished: Option<Mark>,
     /// The token of a task from `submit_with_context`, made when it is first asked for (see
     /// [`Slot::context_token`]) and dropped when the task ends. Tasks from `submit` have none:
     /// they are stopped by an abort (see [`Slot::stop`]).
@@ -322,9 +329,11 @@ impl Slot {
     ///
     /// `telling`: whether observers are to be told about it; if not, its `Pending` stage counts
     /// as told already.
-    pub(crate) fn new(id: TaskId, hash: u64, generation: u64, context: bool, telling: bool) -> Self {
+    pub(crate) fn new(id: String, hash: u64, generation: u64, context: bool, telling: bool) -> Self {
+        let (id, long_id) = ShortId::split(id);
         Self {
             id,
+            long_id,
             hash,
             generation,
             state: AtomicU8::new(PENDING),
@@ -354,11 +363,11 @@ impl Slot {
     }
 
     pub(crate) fn id(&self) -> &str {
-        self.id.as_str()
+        self.id.as_str(&self.long_id)
     }
 
     pub(crate) fn id_bytes(&self) -> &[u8] {
-        self.id.as_bytes()
+        self.id.as_bytes(&self.long_id)
     }
 
     // Shuttle's DashMap hashes the bytes (see `registry.rs`).
@@ -523,6 +532,11 @@ impl Slot {
         (self.state() & SETTLED != 0).then(|| self.status())
     }
 
+    /// The instant a mark of this slot stands for.
+    fn instant(&self, mark: Option<Mark>) -> Option<Instant> {
+        mark.map(|mark| mark.at(self.submitted))
+    }
+
     /// The wall-clock time of an instant, anchored at submission.
     fn wall(&self, at: Instant) -> SystemTime {
         self.submitted_wall + at.saturating_duration_since(self.submitted)
@@ -594,7 +608,7 @@ impl Slot {
         if state & STOP != 0 {
             return Err(true);
         }
-        inner.started = Some(now);
+        inner.started = Some(Mark::new(self.submitted, now));
         // Keep the flags (none is expected here: a task told to stop never gets this far).
         self.state.store(RUNNING | (state & !STATUS), Ordering::Release);
         Ok(self.after_change(&mut inner, telling))
@@ -622,7 +636,7 @@ impl Slot {
         if let TaskStatus::Failed(message) = status {
             inner.extra().message = Some(message.into_boxed_str());
         }
-        inner.finished = Some(now);
+        inner.finished = Some(Mark::new(self.submitted, now));
         self.state.store(state, Ordering::Release);
         let token = inner.token.take();
         let join = inner.join.take();
@@ -663,8 +677,8 @@ impl Slot {
         Ok(Snapshot {
             stage: next,
             status,
-            started: inner.started,
-            finished: inner.finished,
+            started: self.instant(inner.started),
+            finished: self.instant(inner.finished),
         })
     }
 
@@ -702,7 +716,7 @@ impl Slot {
 
     /// When the task ended, if it did.
     pub(crate) fn finished_at(&self) -> Option<Instant> {
-        self.lock().finished
+        self.instant(self.lock().finished)
     }
 
     /// A snapshot for `task_info` and `tasks`.
@@ -710,7 +724,7 @@ impl Slot {
         let inner = self.lock();
         let index = self.status_index();
         let status = self.status_from(index, || inner.message());
-        let (started, finished) = (inner.started, inner.finished);
+        let (started, finished) = (self.instant(inner.started), self.instant(inner.finished));
         let queued_until = started.or(finished).unwrap_or(now);
         TaskInfo {
             id: self.id().to_owned(),
@@ -851,7 +865,7 @@ mod tests {
         impl std::task::Wake for Task {
             fn wake(self: std::sync::Arc<Self>) {}
         }
-        let slot = Slot::new(TaskId::new("job".to_owned()), 0, 0, true, false);
+        let slot = Slot::new("job".to_owned(), 0, 0, true, false);
         let waker = &Waker::from(std::sync::Arc::new(Task));
         // A `Wait` for the status, registered first, under its (even) address.
         slot.lock().waiter = Some((8, waker.clone()));
@@ -871,10 +885,11 @@ mod tests {
     }
 
     /// Finished entries can number in the millions: keep a slot small (see BENCHMARKS.md for the
-    /// measured bytes per entry).
+    /// measured bytes per entry). 184 bytes, 200 with the `Arc`'s counts: one 208-byte chunk of
+    /// glibc's allocator, where 192 took 224.
     #[test]
     fn a_slot_stays_small() {
         let size = std::mem::size_of::<Slot>();
-        assert!(size <= 192, "a slot takes {size} bytes");
+        assert!(size <= 184, "a slot takes {size} bytes");
     }
 }

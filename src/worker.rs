@@ -14,7 +14,6 @@ use crate::builder::WorkerBuilder;
 use crate::config::Config;
 use crate::context::TaskContext;
 use crate::error::{CancelError, SubmitError};
-use crate::id::TaskId;
 use crate::info::{Health, TaskEvent, TaskInfo};
 use crate::registry::Refused;
 use crate::report::ShutdownReport;
@@ -273,7 +272,6 @@ impl Worker {
         // Only a context task watches a token (made when its body first asks for it); a plain
         // one is stopped by an abort. The token is not a child of a worker-wide one (see
         // `shutdown::stop_all`).
-        let id = TaskId::new(id);
         let hash = shared.registry.hash(id.as_bytes());
         let telling = shared.telling();
         let slot = Arc::new(Slot::new(
