@@ -299,6 +299,7 @@ impl Registry {
     }
 
     /// The current status of `id`.
+    #[inline]
     pub(crate) fn status(&self, id: &str) -> Option<TaskStatus> {
         // Reading a failure message takes the slot's mutex under the shard guard: allowed (shard,
         // then slot).
