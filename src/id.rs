@@ -40,6 +40,7 @@ impl ShortId {
 
     /// The id's bytes, given what the slot keeps on the heap: what the registry hashes and
     /// compares, with no UTF-8 check.
+    #[inline]
     pub(crate) fn as_bytes<'a>(&'a self, long: &'a Option<Box<str>>) -> &'a [u8] {
         match (self.len, long) {
             (0, Some(long)) => long.as_bytes(),

@@ -69,6 +69,7 @@ use crate::status::TaskStatus;
 struct Key(Arc<Slot>);
 
 impl Borrow<[u8]> for Key {
+    #[inline]
     fn borrow(&self) -> &[u8] {
         self.0.id_bytes()
     }

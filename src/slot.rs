@@ -366,6 +366,7 @@ impl Slot {
         self.id.as_str(&self.long_id)
     }
 
+    #[inline]
     pub(crate) fn id_bytes(&self) -> &[u8] {
         self.id.as_bytes(&self.long_id)
     }
