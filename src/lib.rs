@@ -184,3 +184,14 @@ pub use worker::Worker;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+/// The Rust examples of the operations guide (`docs/operations.md`), run as doctests.
+#[cfg(all(doctest, feature = "metrics"))]
+#[doc = include_str!("../docs/operations.md")]
+struct OperationsGuideDoctests;
+
+/// The Rust examples of the replicas guide (`docs/replicas.md`), run as doctests (against the
+/// test suite's `redis-server` when `BACKGROUND_WORKER_REDIS_PORT` is set).
+#[cfg(all(doctest, feature = "redis"))]
+#[doc = include_str!("../docs/replicas.md")]
+struct ReplicasGuideDoctests;
