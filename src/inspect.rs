@@ -54,14 +54,14 @@ impl Worker {
         self.shared().registry.contains(id)
     }
 
-    /// The worker's name, from [`WorkerBuilder::name`] (`"default"` unless set).
+    /// The worker's name, from [`WorkerBuilder::name`](crate::WorkerBuilder::name) (`"default"` unless set).
     #[must_use]
     pub fn name(&self) -> &str {
         &self.shared().config.name
     }
 
     /// Returns `true` once [`shutdown`](Worker::shutdown) has begun; from then on every submit is
-    /// refused with [`SubmitError::ShuttingDown`].
+    /// refused with [`SubmitError::ShuttingDown`](crate::SubmitError::ShuttingDown).
     #[must_use]
     pub fn is_shutting_down(&self) -> bool {
         self.shared().registry.is_closed()

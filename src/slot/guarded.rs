@@ -16,13 +16,14 @@ pub(super) struct Inner {
     pub(super) started: Option<Mark>,
     pub(super) finished: Option<Mark>,
     /// The token of a task from `submit_with_context`, made when it is first asked for (see
-    /// [`Slot::context_token`]) and dropped when the task ends. Tasks from `submit` have none:
-    /// they are stopped by an abort (see [`Slot::stop`]).
+    /// [`Slot::context_token`](super::Slot::context_token)) and dropped when the task ends. Tasks
+    /// from `submit` have none: they are stopped by an abort (see
+    /// [`Slot::stop`](super::Slot::stop)).
     pub(super) token: Option<CancellationToken>,
     /// Attached right after spawning; dropped when the task ends.
     pub(super) join: Option<JoinHandle<()>>,
-    /// The first task waiting for the status to settle (see [`Slot::wait`]); the others are in
-    /// `extra`.
+    /// The first task waiting for the status to settle (see [`Slot::wait`](super::Slot::wait)); the
+    /// others are in `extra`.
     pub(super) waiter: Option<(usize, Waker)>,
     /// What few slots need, boxed so that the others do not carry its room.
     pub(super) extra: Option<Box<Extra>>,

@@ -34,11 +34,11 @@
 //!   parked wait.)
 //! - A context task's body waiting for its stop ([`Slot::poll_stopped`], behind
 //!   `TaskContext::cancelled`) leaves its `Waker` in the same list, under the odd key
-//!   [`STOP_WAITER`](waiters::STOP_WAITER) (a `Wait`'s key is an address, so even), once per task (`Waker::will_wake`).
-//!   [`Slot::stop`] takes these out and they are woken after the mutex is released; so does
-//!   the making of the task's token (the waits then go through the token, which the body may
-//!   cancel itself), and the settling takes them with the rest. A dropped wait's entry stays
-//!   until then: a body waiting again in a loop finds it and adds none.
+//!   [`STOP_WAITER`](waiters::STOP_WAITER) (a `Wait`'s key is an address, so even), once per task
+//!   (`Waker::will_wake`). [`Slot::stop`] takes these out and they are woken after the mutex is
+//!   released; so does the making of the task's token (the waits then go through the token, which
+//!   the body may cancel itself), and the settling takes them with the rest. A dropped wait's entry
+//!   stays until then: a body waiting again in a loop finds it and adds none.
 
 mod guarded;
 mod info;

@@ -6,8 +6,8 @@ use std::task::Waker;
 
 use super::guarded::Inner;
 
-/// The key of a `TaskContext::cancelled` waiter in a slot's waiter list: odd, where a [`Wait`](super::wait::Wait)'s
-/// key is its (aligned, so even) address.
+/// The key of a `TaskContext::cancelled` waiter in a slot's waiter list: odd, where a
+/// [`Wait`](super::wait::Wait)'s key is its (aligned, so even) address.
 pub(super) const STOP_WAITER: usize = 1;
 
 impl Inner {
@@ -86,8 +86,8 @@ impl Inner {
     }
 }
 
-/// The tasks waiting for a slot to settle (or, from [`Slot::stop`], for it to be told to stop),
-/// taken out of it: woken by [`Wakers::wake`] once the slot's mutex is released.
+/// The tasks waiting for a slot to settle (or, from [`Slot::stop`](super::Slot::stop), for it to be
+/// told to stop), taken out of it: woken by [`Wakers::wake`] once the slot's mutex is released.
 #[must_use]
 #[derive(Debug)]
 pub(crate) struct Wakers {
