@@ -141,6 +141,7 @@ mod counters;
 mod error;
 mod id;
 mod info;
+mod inspect;
 mod latch;
 mod mark;
 #[cfg(feature = "metrics")]
@@ -149,6 +150,7 @@ pub mod metrics;
 mod observe;
 mod panic;
 mod progress;
+mod reaper;
 #[cfg(feature = "redis")]
 mod redis;
 mod registry;
@@ -159,6 +161,7 @@ mod shared;
 mod shutdown;
 mod slot;
 mod status;
+mod submit;
 mod sync;
 mod tracker;
 mod worker;
