@@ -4,6 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use crate::progress::Progress;
+use crate::schedule::ScheduleInfo;
 use crate::status::TaskStatus;
 
 /// A snapshot of one task: its status, when it was submitted, started and finished, and its
@@ -102,6 +103,8 @@ pub struct Health {
     pub max_concurrent: Option<usize>,
     /// Pending tasks that wait for a concurrency permit.
     pub waiting_for_permit: usize,
+    /// Every schedule, sorted by name (see [`Worker::schedules`](crate::Worker::schedules)).
+    pub schedules: Vec<ScheduleInfo>,
 }
 
 /// A status change of one task, from [`Worker::subscribe`](crate::Worker::subscribe).

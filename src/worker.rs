@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use crate::sync::tokio;
 use crate::sync::tokio::sync::broadcast;
@@ -18,6 +18,7 @@ use crate::info::{Health, TaskEvent, TaskInfo};
 use crate::registry::Refused;
 use crate::report::ShutdownReport;
 use crate::run::{run, FinishGuard};
+use crate::schedule::Schedules;
 use crate::shared::Shared;
 use crate::shutdown;
 use crate::slot::Slot;
@@ -28,6 +29,8 @@ struct Inner {
     shared: Arc<Shared>,
     /// Stops the reaper (tasks have tokens of their own, see `shutdown::stop_all`).
     stop_reaper: CancellationToken,
+    /// The worker's schedules (`src/schedule/`); dropped with the last handle, which stops them.
+    schedules: Schedules,
 }
 
 impl Drop for Inner {
@@ -142,6 +145,7 @@ impl Worker {
             inner: Arc::new(Inner {
                 shared: Arc::new(Shared::new(config)),
                 stop_reaper: CancellationToken::new(),
+                schedules: Schedules::default(),
             }),
         }
     }
@@ -533,10 +537,14 @@ impl Worker {
     }
 
     /// A cheap summary for health endpoints: counts per status, whether the worker accepts
-    /// work, the concurrency limit and how many tasks wait for a permit. Reads counters only.
+    /// work, the concurrency limit and how many tasks wait for a permit, and every schedule
+    /// (as [`schedules`](Worker::schedules)). Reads counters, and for the schedules the
+    /// schedule table and one registry lookup per schedule.
     #[must_use]
     pub fn health(&self) -> Health {
-        self.inner.shared.health()
+        let mut health = self.inner.shared.health();
+        health.schedules = self.schedules();
+        health
     }
 
     /// A stream of every status change from now on: `Pending` at submission, `Running` when the
@@ -647,6 +655,7 @@ impl Worker {
     pub async fn shutdown(&self) -> ShutdownReport {
         let inner = &self.inner;
         let shared = &inner.shared;
+        inner.schedules.stop();
         if let Some(live) = shutdown::begin(shared) {
             inner.stop_reaper.cancel();
             tokio::spawn(shutdown::drain(
@@ -656,6 +665,32 @@ impl Worker {
             ));
         }
         shared.report.wait().await
+    }
+}
+
+/// Hooks for the schedules (`src/schedule/`), which keep their `impl Worker` there.
+impl Worker {
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.inner.shared
+    }
+
+    pub(crate) fn schedule_state(&self) -> &Schedules {
+        &self.inner.schedules
+    }
+
+    /// A handle that does not keep the worker alive (the schedule driver's).
+    pub(crate) fn downgrade(&self) -> WeakWorker {
+        WeakWorker(Arc::downgrade(&self.inner))
+    }
+}
+
+/// A [`Worker`] that does not keep it alive; see [`Worker::downgrade`].
+#[derive(Debug)]
+pub(crate) struct WeakWorker(Weak<Inner>);
+
+impl WeakWorker {
+    pub(crate) fn upgrade(&self) -> Option<Worker> {
+        self.0.upgrade().map(|inner| Worker { inner })
     }
 }
 
