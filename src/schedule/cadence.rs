@@ -102,4 +102,18 @@ mod tests {
         ));
         assert_eq!(every.to_string(), "every 100 ms, offset 50 ms");
     }
+
+    proptest::proptest! {
+        /// Against a brute-force model: the ticks are exactly the `t` with
+        /// `t % period == offset % period`.
+        #[test]
+        fn period_ticks_match_a_brute_force_model(period in 1u64..500, offset in 0u64..1_000, at in 0u64..5_000) {
+            let every = Cadence::every(Duration::from_millis(period), Duration::from_millis(offset)).unwrap();
+            let is_tick = |t: u64| t % period == offset % period;
+            let next = (at + 1..).find(|&t| is_tick(t));
+            let latest = (0..=at).rev().find(|&t| is_tick(t));
+            proptest::prop_assert_eq!(every.next_after(at), next);
+            proptest::prop_assert_eq!(every.latest_at_or_before(at), latest);
+        }
+    }
 }

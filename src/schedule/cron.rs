@@ -144,4 +144,22 @@ mod tests {
             }
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+
+        /// The forward and backward searches agree: the tick after `at` is a tick, and no tick
+        /// lies between `at` and it.
+        #[test]
+        fn next_and_latest_agree(at in MARCH_29..MARCH_29 + 400 * 86_400_000, which in 0usize..4) {
+            let expression = ["*/7 * * * * *", "0 */5 * * * *", "30 2 * * MON", "0 0 4 * * *"][which];
+            let cron = CronCadence::parse(expression, "Europe/Berlin").unwrap();
+            let next = cron.next_after(at).unwrap();
+            proptest::prop_assert!(next > at);
+            proptest::prop_assert_eq!(cron.latest_at_or_before(next), Some(next));
+            let before = cron.latest_at_or_before(next - 1).unwrap();
+            proptest::prop_assert!(before <= at, "{} > {}", before, at);
+            proptest::prop_assert_eq!(cron.next_after(before), Some(next));
+        }
+    }
 }
