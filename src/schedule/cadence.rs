@@ -16,7 +16,7 @@ pub(crate) enum Cadence {
     },
     /// Ticks where the expression matches, in its time zone.
     #[cfg(feature = "cron")]
-    Cron(super::cron::CronCadence),
+    Cron(Box<super::cron::CronCadence>),
 }
 
 impl Cadence {

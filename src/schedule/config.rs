@@ -66,7 +66,7 @@ impl CadenceSpec {
         match self {
             Self::Every { period, offset } => Cadence::every(*period, *offset).ok_or(*period),
             #[cfg(feature = "cron")]
-            Self::Cron(cron) => Ok(Cadence::Cron(cron.clone())),
+            Self::Cron(cron) => Ok(Cadence::Cron(Box::new(cron.clone()))),
         }
     }
 }
