@@ -109,7 +109,10 @@ async fn runs_are_listed_newest_first_and_only_for_their_schedule() {
 
 /// Records when each run of a body started and ended (tokio time), to check overlaps.
 #[derive(Clone, Default)]
-struct Spans(Arc<Mutex<Vec<(Instant, Option<Instant>)>>>);
+struct Spans(Arc<Mutex<Vec<Span>>>);
+
+/// A run's start, and its end once it ended.
+type Span = (Instant, Option<Instant>);
 
 impl Spans {
     fn start(&self) -> usize {

@@ -57,7 +57,7 @@ pub(crate) enum CadenceSpec {
         offset: Duration,
     },
     #[cfg(feature = "cron")]
-    Cron(super::cron::CronCadence),
+    Cron(Box<super::cron::CronCadence>),
 }
 
 impl CadenceSpec {
@@ -66,7 +66,7 @@ impl CadenceSpec {
         match self {
             Self::Every { period, offset } => Cadence::every(*period, *offset).ok_or(*period),
             #[cfg(feature = "cron")]
-            Self::Cron(cron) => Ok(Cadence::Cron(Box::new(cron.clone()))),
+            Self::Cron(cron) => Ok(Cadence::Cron(cron.clone())),
         }
     }
 }
@@ -119,8 +119,10 @@ impl Schedule {
     /// `every(5 min).offset(30 s)` ticks at :00:30, :05:30, ... A cron cadence has no offset;
     /// for one, this changes nothing.
     pub fn offset(mut self, offset: Duration) -> Self {
-        if let CadenceSpec::Every { offset: old, .. } = &mut self.cadence {
-            *old = offset;
+        match &mut self.cadence {
+            CadenceSpec::Every { offset: old, .. } => *old = offset,
+            #[cfg(feature = "cron")]
+            CadenceSpec::Cron(_) => {}
         }
         self
     }
@@ -174,7 +176,7 @@ impl Schedule {
     #[cfg_attr(docsrs, doc(cfg(feature = "cron")))]
     pub fn cron_in(expression: &str, zone: &str) -> Result<Self, CronError> {
         super::cron::CronCadence::parse(expression, zone)
-            .map(|cron| Self::with_cadence(CadenceSpec::Cron(cron)))
+            .map(|cron| Self::with_cadence(CadenceSpec::Cron(Box::new(cron))))
     }
 
     fn with_cadence(cadence: CadenceSpec) -> Self {
