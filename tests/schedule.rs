@@ -247,6 +247,26 @@ async fn after_a_pause_missed_skip_waits_for_the_next_tick() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn one_tick_during_a_short_pause_is_missed_too() {
+    for (missed, expected_runs) in [(Missed::RunLatest, 2), (Missed::Skip, 1)] {
+        let worker = Worker::new();
+        let schedule = Schedule::every(secs(10)).missed(missed);
+        worker.schedule("sync", schedule, ok_body()).unwrap();
+        let first = first_run(&worker, "sync").await;
+        sleep_secs(5).await;
+        worker.pause_schedule("sync");
+        sleep_secs(10).await; // one tick falls during the pause
+        worker.resume_schedule("sync");
+        settle().await;
+        let seen = ticks(&worker, "sync");
+        assert_eq!(seen.len(), expected_runs, "{missed:?}: {seen:?}");
+        sleep_secs(10).await;
+        let next = *ticks(&worker, "sync").last().unwrap();
+        assert_eq!(next, first + 20_000, "{missed:?}: then the next tick");
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_stalled_clock_is_a_missed_tick_too() {
     for (missed, expected_runs) in [(Missed::RunLatest, 2), (Missed::Skip, 1)] {
         let worker = Worker::new();
