@@ -104,6 +104,9 @@ pub struct Health {
     /// Pending tasks that wait for a concurrency permit.
     pub waiting_for_permit: usize,
     /// Every schedule, sorted by name (see [`Worker::schedules`](crate::Worker::schedules)).
+    /// Feature `serde`: left out of the output when there is none, and read as none when
+    /// missing in the input, so a worker without schedules serializes as before.
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Vec::is_empty"))]
     pub schedules: Vec<ScheduleInfo>,
 }
 

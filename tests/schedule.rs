@@ -690,3 +690,41 @@ proptest! {
         prop_assert_eq!(seen, expected);
     }
 }
+
+#[test]
+fn outside_a_runtime_schedule_panics_before_registering_anything() {
+    let worker = Worker::new();
+    let outside = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = worker.schedule("s", Schedule::every(secs(1)), ok_body());
+    }));
+    assert!(outside.is_err());
+    assert!(!worker.has_schedule("s"));
+    // Inside one, the same name is free and the driver runs.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        worker.schedule("s", Schedule::every(secs(1)), ok_body()).unwrap();
+        first_run(&worker, "s").await;
+    });
+}
+
+#[cfg(feature = "serde")]
+#[tokio::test(start_paused = true)]
+async fn schedule_infos_round_trip_through_json_in_health() {
+    let worker = Worker::new();
+    worker
+        .schedule("s", Schedule::every(secs(10)), ok_body())
+        .unwrap();
+    first_run(&worker, "s").await;
+    let health = worker.health();
+    let json = serde_json::to_value(&health).unwrap();
+    assert_eq!(json["schedules"][0]["name"], "s");
+    assert_eq!(json["schedules"][0]["cadence"], "every 10000 ms");
+    assert_eq!(json["schedules"][0]["paused"], false);
+    assert_eq!(json["schedules"][0]["last_run"]["status"]["status"], "completed");
+    let back: background_worker::Health = serde_json::from_value(json).unwrap();
+    assert_eq!(back, health);
+}

@@ -77,8 +77,8 @@ impl Worker {
     ///
     /// # Panics
     ///
-    /// Panics if called outside a tokio runtime when it is the worker's first schedule (it
-    /// spawns the driver, as [`tokio::spawn`] does).
+    /// Panics if called outside a tokio runtime (the first schedule spawns the driver), before
+    /// anything is registered.
     #[track_caller]
     pub fn schedule<F, Fut>(
         &self,
@@ -101,6 +101,11 @@ impl Worker {
         if self.is_shutting_down() {
             return Err(ScheduleError::ShuttingDown { name });
         }
+        // Checked before anything is registered: the first schedule spawns the driver.
+        assert!(
+            tokio::runtime::Handle::try_current().is_ok(),
+            "Worker::schedule must be called from within a tokio runtime"
+        );
         let work: Work = Arc::new(move |ctx, tick| Box::pin(work(ctx, tick)));
         let table = &self.schedule_state().table;
         match table.add(Arc::from(name.as_str()), cadence, &schedule, work) {
