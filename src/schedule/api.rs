@@ -40,6 +40,10 @@ impl Worker {
     /// [`shutdown`](Worker::shutdown) on, and once the last handle is dropped, no schedule ticks
     /// any more.
     ///
+    /// The table of schedules belongs to the worker: a body that captures a `Worker` clone
+    /// keeps the worker alive until [`shutdown`](Worker::shutdown) or
+    /// [`remove_schedule`](Worker::remove_schedule) drops it.
+    ///
     /// Ticks run on this worker alone: several replicas with the same schedule each run every
     /// tick (they do agree on the ticks and their ids).
     ///
@@ -122,7 +126,8 @@ impl Worker {
     }
 
     /// Pauses the schedule `name`: no tick is run until [`resume_schedule`](Worker::resume_schedule).
-    /// Runs already started go on. Pausing a paused schedule changes nothing. Returns `false` if
+    /// Runs already started go on, and so does a tick the driver took just before this call
+    /// (its run is being submitted). Pausing a paused schedule changes nothing. Returns `false` if
     /// there is no schedule of that name.
     ///
     /// # Examples
@@ -161,7 +166,8 @@ impl Worker {
     }
 
     /// Removes the schedule `name`: no tick of it runs any more, and its body factory is
-    /// dropped. Runs already started go on, and stay listed by
+    /// dropped. Runs already started go on, as does a tick the driver took just before this
+    /// call, and stay listed by
     /// [`schedule_runs`](Worker::schedule_runs). The name can then be scheduled again. Returns
     /// `false` if there is no schedule of that name.
     pub fn remove_schedule(&self, name: &str) -> bool {

@@ -49,6 +49,9 @@ pub(crate) async fn drive(worker: WeakWorker, table: Arc<Table>) {
 /// Runs one due tick by its overlap policy; `false` once the worker refuses all work
 /// (shutdown).
 async fn submit_due(worker: &Worker, table: &Table, due: Due) -> bool {
+    if table.stop.is_cancelled() {
+        return false; // shutdown began while this batch was taken
+    }
     if due.overlap == Overlap::Skip {
         if let Some(last) = &due.last {
             if worker
