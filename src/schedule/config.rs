@@ -15,6 +15,12 @@ use super::error::CronError;
 /// instants computed from the cadence alone (a period's ticks are aligned to the Unix epoch), so
 /// two processes with the same schedule agree on every tick, whenever each one started.
 ///
+/// **The clock.** Ticks are read against the wall clock (`SystemTime`), re-read at every tick,
+/// so a stepped clock or a suspended machine is followed within a minute at most. Timers run on
+/// tokio's clock: under tokio's paused clock (`start_paused` tests, tokio's `test-util`), which
+/// does not move `SystemTime`, a worker's schedules follow tokio's clock from the wall-clock time
+/// read when its first schedule was added, so paused-time tests drive them like any timer.
+///
 /// Policies, with their defaults:
 ///
 /// | policy | default | the other choice |
