@@ -70,7 +70,8 @@ impl Drop for Inner {
 /// Dropping the last handle without calling [`shutdown`](Worker::shutdown) tells every task to
 /// stop: tasks from [`submit`](Worker::submit) are dropped at their next `.await`, tasks from
 /// [`submit_with_context`](Worker::submit_with_context) get their token cancelled. Nobody waits for
-/// them or aborts them after that; call `shutdown` for a bounded, reported stop.
+/// them or aborts them after that; call `shutdown` for a bounded, reported stop. Every
+/// [schedule](Worker::schedule) stops too.
 ///
 /// # Examples
 ///
@@ -606,7 +607,8 @@ impl Worker {
     /// each one ended.
     ///
     /// 1. From the first call on, every submit fails with [`SubmitError::ShuttingDown`]. A submit
-    ///    racing this call is either refused or fully registered and then drained.
+    ///    racing this call is either refused or fully registered and then drained. Every
+    ///    [schedule](Worker::schedule) stops and is dropped: no tick is submitted any more.
     /// 2. Every task is told to stop (as [`cancel`](Worker::cancel) does), all at once. Pending
     ///    tasks never start.
     /// 3. Every task that was pending or running gets the
