@@ -728,3 +728,22 @@ async fn schedule_infos_round_trip_through_json_in_health() {
     let back: background_worker::Health = serde_json::from_value(json).unwrap();
     assert_eq!(back, health);
 }
+
+#[tokio::test(start_paused = true)]
+async fn ten_thousand_idle_schedules_share_one_driver_task() {
+    let worker = Worker::new();
+    let alive = || tokio::runtime::Handle::current().metrics().num_alive_tasks();
+    let before = alive();
+    for i in 0..10_000 {
+        worker
+            .schedule(format!("s{i}"), Schedule::every(secs(86_400)), ok_body())
+            .unwrap();
+    }
+    settle().await;
+    assert_eq!(alive() - before, 1, "one driver, however many schedules");
+    assert_eq!(worker.schedule_count(), 10_000);
+    assert_eq!(worker.task_count(), 0);
+    worker.shutdown().await;
+    settle().await;
+    assert_eq!(alive(), before, "the driver ends with the shutdown");
+}
