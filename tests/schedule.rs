@@ -747,3 +747,15 @@ async fn ten_thousand_idle_schedules_share_one_driver_task() {
     settle().await;
     assert_eq!(alive(), before, "the driver ends with the shutdown");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_jitter_longer_than_the_period_still_runs_ticks_in_order() {
+    let worker = Worker::new();
+    let schedule = Schedule::every(secs(1)).jitter(secs(5)).overlap(Overlap::Allow);
+    worker.schedule("wide", schedule, ok_body()).unwrap();
+    within(120, sleep_secs(60)).await;
+    let ticks = ticks(&worker, "wide");
+    assert!(ticks.len() >= 10, "runs go on: {ticks:?}");
+    assert!(ticks.windows(2).all(|w| w[0] < w[1]), "{ticks:?}");
+    assert!(worker.schedule_info("wide").unwrap().next_run.is_some());
+}

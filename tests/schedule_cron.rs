@@ -138,3 +138,24 @@ proptest! {
         let _ = Schedule::cron(&fields.join(" "));
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_paused_cron_runs_its_latest_missed_tick_on_resume() {
+    let worker = Worker::new();
+    let every_ten = Schedule::cron("*/10 * * * * *").unwrap();
+    worker
+        .schedule("ten", every_ten, |_ctx, _tick| async { Ok(()) })
+        .unwrap();
+    let first = first_run(&worker, "ten").await;
+    worker.pause_schedule("ten");
+    sleep_secs(95).await;
+    worker.resume_schedule("ten");
+    for _ in 0..16 {
+        tokio::task::yield_now().await;
+    }
+    let ticks = ticks(&worker, "ten");
+    assert_eq!(ticks.len(), 2, "{ticks:?}");
+    // The first run came within half a second of its tick; 95 s later the latest tick is 90 s
+    // after it.
+    assert_eq!(ticks[1] - first, 90_000, "{ticks:?}");
+}
