@@ -4,6 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use crate::progress::Progress;
+use crate::schedule::ScheduleInfo;
 use crate::status::TaskStatus;
 
 /// A snapshot of one task: its status, when it was submitted, started and finished, and its
@@ -102,6 +103,11 @@ pub struct Health {
     pub max_concurrent: Option<usize>,
     /// Pending tasks that wait for a concurrency permit.
     pub waiting_for_permit: usize,
+    /// Every schedule, sorted by name (see [`Worker::schedules`](crate::Worker::schedules)).
+    /// Feature `serde`: left out of the output when there is none, and read as none when
+    /// missing in the input, so a worker without schedules serializes as before.
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Vec::is_empty"))]
+    pub schedules: Vec<ScheduleInfo>,
 }
 
 /// A status change of one task, from [`Worker::subscribe`](crate::Worker::subscribe).

@@ -126,10 +126,14 @@ impl Worker {
     }
 
     /// A cheap summary for health endpoints: counts per status, whether the worker accepts
-    /// work, the concurrency limit and how many tasks wait for a permit. Reads counters only.
+    /// work, the concurrency limit and how many tasks wait for a permit, and every schedule
+    /// (as [`schedules`](Worker::schedules)). Reads counters, and for the schedules the
+    /// schedule table and one registry lookup per schedule.
     #[must_use]
     pub fn health(&self) -> Health {
-        self.shared().health()
+        let mut health = self.shared().health();
+        health.schedules = self.schedules();
+        health
     }
 
     /// A stream of every status change from now on: `Pending` at submission, `Running` when the

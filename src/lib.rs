@@ -59,6 +59,7 @@
 //! | `serde` | no      | `Serialize` / `Deserialize` for [`TaskStatus`], [`TaskInfo`], [`Progress`], [`Health`], [`TaskEvent`] and [`ShutdownReport`] with its parts |
 //! | `metrics` | no    | the worker's counters, gauges and histograms through the `metrics` facade, ready for Prometheus (module `metrics`, below) |
 //! | `redis` | no      | `RedisMirror`: one job view, cancel and liveness across replicas, through Redis (below); needs Rust 1.88 |
+//! | `cron`  | no      | cron cadences for schedules ([`Schedule::cron`], [`Schedule::cron_in`]): seconds and IANA time zones, through `croner` and `chrono-tz` |
 //! | `redis-tls` | no  | `rediss://` for `redis`, through rustls (ring, webpki roots); a sub-feature because it takes a while to compile |
 //!
 //! # Observability
@@ -157,6 +158,7 @@ mod registry;
 mod report;
 mod retention;
 mod run;
+mod schedule;
 mod shared;
 mod shutdown;
 mod slot;
@@ -180,6 +182,11 @@ pub use info::{Health, TaskEvent, TaskInfo};
 pub use observe::{Observer, Transition};
 pub use progress::Progress;
 pub use report::{ShutdownReport, TaskOutcome, TaskReport};
+#[cfg(feature = "cron")]
+pub use schedule::CronError;
+pub use schedule::{
+    LastRun, Missed, Overlap, Schedule, ScheduleError, ScheduleInfo, Tick, MAX_SCHEDULE_NAME,
+};
 pub use status::TaskStatus;
 pub use worker::Worker;
 

@@ -224,6 +224,7 @@ impl Shared {
             accepting: !self.registry.is_closed(),
             max_concurrent: self.config.max_concurrent,
             waiting_for_permit: self.waiting_for_permit.load(Ordering::Relaxed),
+            schedules: Vec::new(), // filled in by `Worker::health`
         }
     }
 

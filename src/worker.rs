@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use crate::sync::tokio;
 use crate::sync::tokio_util::sync::CancellationToken;
@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::context::TaskContext;
 use crate::error::{CancelError, SubmitError};
 use crate::report::ShutdownReport;
+use crate::schedule::Schedules;
 use crate::shared::Shared;
 use crate::shutdown;
 use crate::slot::Slot;
@@ -23,6 +24,8 @@ struct Inner {
     shared: Arc<Shared>,
     /// Stops the reaper (tasks have tokens of their own, see `shutdown::stop_all`).
     stop_reaper: CancellationToken,
+    /// The worker's schedules (`src/schedule/`); dropped with the last handle, which stops them.
+    schedules: Schedules,
 }
 
 impl Drop for Inner {
@@ -62,7 +65,8 @@ impl Drop for Inner {
 /// Dropping the last handle without calling [`shutdown`](Worker::shutdown) tells every task to
 /// stop: tasks from [`submit`](Worker::submit) are dropped at their next `.await`, tasks from
 /// [`submit_with_context`](Worker::submit_with_context) get their token cancelled. Nobody waits for
-/// them or aborts them after that; call `shutdown` for a bounded, reported stop.
+/// them or aborts them after that; call `shutdown` for a bounded, reported stop. Every
+/// [schedule](Worker::schedule) stops too.
 ///
 /// # Examples
 ///
@@ -113,6 +117,7 @@ impl Worker {
             inner: Arc::new(Inner {
                 shared: Arc::new(Shared::new(config)),
                 stop_reaper: CancellationToken::new(),
+                schedules: Schedules::default(),
             }),
         }
     }
@@ -337,7 +342,8 @@ impl Worker {
     /// each one ended.
     ///
     /// 1. From the first call on, every submit fails with [`SubmitError::ShuttingDown`]. A submit
-    ///    racing this call is either refused or fully registered and then drained.
+    ///    racing this call is either refused or fully registered and then drained. Every
+    ///    [schedule](Worker::schedule) stops and is dropped: no tick is submitted any more.
     /// 2. Every task is told to stop (as [`cancel`](Worker::cancel) does), all at once. Pending
     ///    tasks never start.
     /// 3. Every task that was pending or running gets the
@@ -386,6 +392,7 @@ impl Worker {
     pub async fn shutdown(&self) -> ShutdownReport {
         let inner = &self.inner;
         let shared = &inner.shared;
+        inner.schedules.stop();
         if let Some(live) = shutdown::begin(shared) {
             inner.stop_reaper.cancel();
             tokio::spawn(shutdown::drain(
@@ -395,5 +402,27 @@ impl Worker {
             ));
         }
         shared.report.wait().await
+    }
+}
+
+/// Hooks for the schedules (`src/schedule/`), which keep their `impl Worker` there.
+impl Worker {
+    pub(crate) fn schedule_state(&self) -> &Schedules {
+        &self.inner.schedules
+    }
+
+    /// A handle that does not keep the worker alive (the schedule driver's).
+    pub(crate) fn downgrade(&self) -> WeakWorker {
+        WeakWorker(Arc::downgrade(&self.inner))
+    }
+}
+
+/// A [`Worker`] that does not keep it alive; see [`Worker::downgrade`].
+#[derive(Debug)]
+pub(crate) struct WeakWorker(Weak<Inner>);
+
+impl WeakWorker {
+    pub(crate) fn upgrade(&self) -> Option<Worker> {
+        self.0.upgrade().map(|inner| Worker { inner })
     }
 }
