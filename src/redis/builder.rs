@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::redis::error::ClusterError;
 use crate::redis::keys::valid_namespace;
 use crate::redis::mirror::RedisMirror;
+use crate::redis::settings::Settings;
 
 /// The default [`MirrorBuilder::namespace`].
 pub const DEFAULT_NAMESPACE: &str = "background-worker";
@@ -66,18 +67,12 @@ fn redacted(url: &str) -> String {
     }
 }
 
-/// Settings fixed at build time.
-#[derive(Debug, Clone)]
-pub(crate) struct Settings {
-    pub(crate) namespace: String,
-    pub(crate) replica: String,
-    pub(crate) lease: Duration,
-    pub(crate) retention: Duration,
-    pub(crate) queue_capacity: usize,
-    pub(crate) query_timeout: Duration,
-    pub(crate) progress_interval: Duration,
-    pub(crate) trim_interval: Duration,
-    pub(crate) listen_for_cancels: bool,
+impl RedisMirror {
+    /// A builder for a mirror on the Redis at `url`: `redis://[user][:password@]host[:port][/db]`,
+    /// or `rediss://...` for TLS (feature `redis-tls`). See [`MirrorBuilder`] for the settings.
+    pub fn builder(url: impl Into<String>) -> MirrorBuilder {
+        MirrorBuilder::new(url.into())
+    }
 }
 
 impl MirrorBuilder {

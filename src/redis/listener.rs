@@ -10,11 +10,11 @@ use redis::aio::ConnectionManager;
 use redis::{ProtocolVersion, PushKind, Value};
 use tokio::sync::mpsc;
 
-use crate::redis::heartbeat::apply_cancel;
-use crate::redis::mirror::Inner;
+use crate::redis::cancels::apply_cancel;
+use crate::redis::shared::Shared;
 use crate::worker::Worker;
 
-pub(crate) async fn run(inner: Arc<Inner>, worker: Worker) {
+pub(crate) async fn run(inner: Arc<Shared>, worker: Worker) {
     let (pushes, mut received) = mpsc::unbounded_channel();
     let info = inner.client.get_connection_info().clone();
     let settings = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);

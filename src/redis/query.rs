@@ -3,56 +3,17 @@
 //! but the command that hit the break still fails).
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
-use redis::{RedisError, RedisResult};
+use redis::RedisError;
 
+use crate::redis::call::retry;
 use crate::redis::error::ClusterError;
-use crate::redis::health::HealthCell;
 use crate::redis::job::ClusterJob;
 use crate::redis::keys::digest;
-use crate::redis::mirror::Inner;
 use crate::redis::page::{Page, PageCursor};
-
-/// Whether `error` is about the connection (worth a retry, and a sign of trouble for health),
-/// rather than about the command.
-pub(crate) fn is_connection(error: &RedisError) -> bool {
-    error.is_io_error()
-        || error.is_timeout()
-        || error.is_connection_dropped()
-        || error.is_unrecoverable_error()
-}
-
-/// Runs `command` and retries it twice if the connection broke, noting the outcome in `health`.
-pub(crate) async fn retry<T, F, Fut>(health: &HealthCell, what: &str, mut command: F) -> RedisResult<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = RedisResult<T>>,
-{
-    let mut attempt = 0;
-    loop {
-        match command().await {
-            Ok(value) => {
-                health.ok();
-                return Ok(value);
-            }
-            Err(error) if is_connection(&error) => {
-                if attempt == 2 {
-                    health.error(what, &error);
-                    return Err(error);
-                }
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
-            }
-            Err(error) => {
-                health.ok();
-                return Err(error);
-            }
-        }
-    }
-}
+use crate::redis::shared::Shared;
 
 /// A record that is not a hash, or whose fields are not text, is malformed, not a failure.
 fn record_error(id: &str, error: RedisError) -> ClusterError {
@@ -67,7 +28,7 @@ fn record_error(id: &str, error: RedisError) -> ClusterError {
 }
 
 pub(crate) async fn job(
-    inner: &Inner,
+    inner: &Shared,
     conn: ConnectionManager,
     id: &str,
 ) -> Result<Option<ClusterJob>, ClusterError> {
@@ -100,7 +61,7 @@ pub(crate) async fn job(
 }
 
 pub(crate) async fn page(
-    inner: &Inner,
+    inner: &Shared,
     conn: ConnectionManager,
     after: Option<&PageCursor>,
     limit: usize,
@@ -191,7 +152,7 @@ pub(crate) async fn page(
 
 /// Stores a cancel request for the job's owner and publishes it on the owner's channel.
 pub(crate) async fn request_cancel(
-    inner: &Inner,
+    inner: &Shared,
     conn: ConnectionManager,
     job: &ClusterJob,
     ttl: Duration,
@@ -210,10 +171,4 @@ pub(crate) async fn request_cancel(
     })
     .await?;
     Ok(())
-}
-
-/// `<generation>:<id>` from a cancel request.
-pub(crate) fn parse_cancel(payload: &str) -> Option<(u64, &str)> {
-    let (generation, id) = payload.split_once(':')?;
-    Some((generation.parse().ok()?, id))
 }

@@ -8,15 +8,15 @@ use std::sync::Arc;
 
 use redis::aio::ConnectionManager;
 
-use crate::redis::mirror::Inner;
-use crate::redis::query::retry;
+use crate::redis::call::retry;
+use crate::redis::shared::Shared;
 
 /// Index entries looked at per pipeline.
 const BATCH: usize = 500;
 /// Pipelines per tick at most, so one tick stays short; the next tick goes on.
 const MAX_BATCHES: usize = 40;
 
-pub(crate) async fn run(inner: Arc<Inner>, conn: ConnectionManager) {
+pub(crate) async fn run(inner: Arc<Shared>, conn: ConnectionManager) {
     let mut tick = tokio::time::interval(inner.settings.trim_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -35,7 +35,7 @@ pub(crate) async fn run(inner: Arc<Inner>, conn: ConnectionManager) {
 }
 
 /// Drops the index entries of finished jobs whose records expired. Returns how many.
-pub(crate) async fn trim(inner: &Inner, conn: &ConnectionManager) -> redis::RedisResult<usize> {
+pub(crate) async fn trim(inner: &Shared, conn: &ConnectionManager) -> redis::RedisResult<usize> {
     let health = &inner.link.health;
     let keys = &inner.keys;
     let (index, expiry) = (keys.index(), keys.expiry());
@@ -89,7 +89,7 @@ pub(crate) async fn trim(inner: &Inner, conn: &ConnectionManager) -> redis::Redi
 }
 
 /// Marks the unfinished jobs of dead replica runs `lost`, then forgets those runs.
-pub(crate) async fn sweep(inner: &Inner, conn: &ConnectionManager) -> redis::RedisResult<usize> {
+pub(crate) async fn sweep(inner: &Shared, conn: &ConnectionManager) -> redis::RedisResult<usize> {
     let health = &inner.link.health;
     let keys = &inner.keys;
     let runs: HashMap<String, String> = retry(health, "list replicas", || {

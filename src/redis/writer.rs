@@ -12,10 +12,10 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, watch};
 
+use crate::redis::call::is_connection;
 use crate::redis::job::ClusterStatus;
 use crate::redis::keys::digest;
-use crate::redis::mirror::Inner;
-use crate::redis::query::is_connection;
+use crate::redis::shared::Shared;
 use crate::redis::update::{coalesce, Update};
 use crate::status::TaskStatus;
 use crate::worker::Worker;
@@ -26,13 +26,13 @@ const BATCH: usize = 512;
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Asks the writer to flush and finish.
-pub(crate) fn begin_close(inner: &Inner) {
+pub(crate) fn begin_close(inner: &Shared) {
     inner.closing.store(true, Ordering::Release);
     inner.link.wake.notify_one();
 }
 
 pub(crate) async fn run(
-    inner: Arc<Inner>,
+    inner: Arc<Shared>,
     worker: Worker,
     conn: ConnectionManager,
     mut queue: mpsc::Receiver<Update>,
@@ -96,7 +96,7 @@ pub(crate) async fn run(
 /// marked lost rather than left pending forever. (Nothing else is written meanwhile: the
 /// writer is the only one, so every such record was written before the snapshot was taken.)
 /// `false` if the mirror stopped meanwhile.
-async fn resync(inner: &Inner, worker: &Worker, conn: &ConnectionManager, queued: Vec<Update>) -> bool {
+async fn resync(inner: &Shared, worker: &Worker, conn: &ConnectionManager, queued: Vec<Update>) -> bool {
     let snapshot = worker.tasks();
     tracing::info!(
         tasks = snapshot.len(),
@@ -138,7 +138,7 @@ async fn resync(inner: &Inner, worker: &Worker, conn: &ConnectionManager, queued
 
 /// Marks lost the unfinished records this run owns whose tasks are not in `known`.
 async fn reconcile(
-    inner: &Inner,
+    inner: &Shared,
     conn: &ConnectionManager,
     known: &HashSet<String>,
 ) -> redis::RedisResult<()> {
@@ -180,7 +180,7 @@ async fn reconcile(
 
 /// Writes `updates` in one pipeline, retrying until Redis takes them. `false` if the mirror
 /// stopped first.
-async fn write(inner: &Inner, worker: &Worker, conn: &ConnectionManager, mut updates: Vec<Update>) -> bool {
+async fn write(inner: &Shared, worker: &Worker, conn: &ConnectionManager, mut updates: Vec<Update>) -> bool {
     // Bring each update up to date with the registry: a terminal one takes the final progress
     // (a transition carries none); an unfinished one whose task has finished since becomes
     // that final state (so a record that expired meanwhile is not brought back unfinished);
@@ -217,7 +217,7 @@ async fn write(inner: &Inner, worker: &Worker, conn: &ConnectionManager, mut upd
     loop {
         let mut conn = conn.clone();
         if !health.lease_held.load(Ordering::Acquire) {
-            crate::redis::heartbeat::renew(inner, &conn).await;
+            crate::redis::lease::renew(inner, &conn).await;
         }
         match pipe.query_async::<Vec<i64>>(&mut conn).await {
             Ok(results) => {
@@ -241,7 +241,7 @@ async fn write(inner: &Inner, worker: &Worker, conn: &ConnectionManager, mut upd
 
 /// One `EVALSHA` of the `WRITE` script per update, after a `SCRIPT LOAD` of it (a few KiB per
 /// batch, and no `NOSCRIPT` after Redis restarted).
-fn pipeline(inner: &Inner, updates: &[Update]) -> redis::Pipeline {
+fn pipeline(inner: &Shared, updates: &[Update]) -> redis::Pipeline {
     let keys = &inner.keys;
     let settings = &inner.settings;
     let index = keys.index();

@@ -1,0 +1,75 @@
+-- write: writes one submission's state into its record if the fence lets it through.
+--
+-- KEYS[1] job      {ns}:job:<sha1(id)>, the record (a hash)
+-- KEYS[2] index    {ns}:jobs, every job by submission time
+-- KEYS[3] expiry   {ns}:expiry, finished jobs by their record's expiry
+-- KEYS[4] owned    {ns}:owned:<sha1(replica)>:<run>, the run's unfinished jobs
+-- ARGV[1] id       ARGV[2] member (sha1 of the id)   ARGV[3] replica name   ARGV[4] run (incarnation)
+-- ARGV[5] generation            ARGV[6] submitted ms (replica clock)
+-- ARGV[7] stage (0 pending, 1 running, 2 lost, 3 terminal)   ARGV[8] status name
+-- ARGV[9] failure message       ARGV[10] started ms or ''    ARGV[11] finished ms or ''
+-- ARGV[12] retention ms         ARGV[13] '1': write the progress fields
+-- ARGV[14] fraction or ''       ARGV[15] done or ''          ARGV[16] total or ''
+-- ARGV[17] progress message     ARGV[18] '1': the progress has a message
+-- ARGV[19] '1': a re-sync by the owner, which may turn `lost` back into `running`
+--
+-- The rule (the fence), checked against the stored record:
+-- - same owner run and generation: only a later stage is written (a terminal record never goes
+--   back), except a repeated `running` (progress) and the owner's re-sync over `lost`;
+-- - same owner run, another generation: the higher generation wins;
+-- - another owner run: the later submission wins, by submission time, then replica name, then
+--   run. A record never returns to an older submission.
+--
+-- Returns 1 (written), 0 (refused as stale) or -2 (the record holds another id: a hash
+-- collision, refused).
+local job, index, expiry, owned = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local id, member, rep, inc = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local gen, sub, stage = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local cur = redis.call('HMGET', job, 'id', 'rep', 'inc', 'gen', 'sub', 'stage')
+local same = false
+if cur[1] then
+  if cur[1] ~= id then return -2 end
+  local cgen, csub, cstage = tonumber(cur[4]), tonumber(cur[5]), tonumber(cur[6])
+  if cgen and csub and cstage and cur[2] and cur[3] then
+    if cur[2] == rep and cur[3] == inc then
+      if gen < cgen then return 0 end
+      if gen == cgen then
+        same = true
+        if stage < cstage then
+          if not (ARGV[19] == '1' and stage == 1 and cstage == 2) then return 0 end
+        elseif stage == cstage and stage ~= 1 then
+          return 0
+        end
+      end
+    elseif sub < csub or (sub == csub and (rep < cur[2] or (rep == cur[2] and inc <= cur[3]))) then
+      return 0
+    end
+  end
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if not same then redis.call('DEL', job) end
+redis.call('HSET', job, 'id', id, 'rep', rep, 'inc', inc, 'gen', ARGV[5], 'sub', ARGV[6],
+  'stage', ARGV[7], 'st', ARGV[8], 'upd', now)
+if ARGV[8] == 'failed' then redis.call('HSET', job, 'msg', ARGV[9]) else redis.call('HDEL', job, 'msg') end
+if ARGV[10] ~= '' then redis.call('HSET', job, 'start', ARGV[10]) end
+if ARGV[11] ~= '' then redis.call('HSET', job, 'end', ARGV[11]) else redis.call('HDEL', job, 'end') end
+if ARGV[13] == '1' then
+  redis.call('HDEL', job, 'pf', 'pd', 'pt', 'pm')
+  if ARGV[14] ~= '' then redis.call('HSET', job, 'pf', ARGV[14]) end
+  if ARGV[15] ~= '' then redis.call('HSET', job, 'pd', ARGV[15]) end
+  if ARGV[16] ~= '' then redis.call('HSET', job, 'pt', ARGV[16]) end
+  if ARGV[18] == '1' then redis.call('HSET', job, 'pm', ARGV[17]) end
+end
+redis.call('ZADD', index, sub, member)
+if stage == 3 then
+  local ret = tonumber(ARGV[12])
+  redis.call('PEXPIRE', job, ret)
+  redis.call('ZADD', expiry, now + ret, member)
+  redis.call('SREM', owned, member)
+else
+  redis.call('PERSIST', job)
+  redis.call('ZREM', expiry, member)
+  redis.call('SADD', owned, member)
+end
+return 1
