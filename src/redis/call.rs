@@ -17,7 +17,9 @@ pub(crate) fn is_connection(error: &RedisError) -> bool {
         || error.is_unrecoverable_error()
 }
 
-/// Runs `command` and retries it twice if the connection broke, noting the outcome in `health`.
+/// Runs `command`, each attempt bounded by the health's call timeout, and retries it twice if
+/// the connection broke or the attempt timed out. Every failed attempt is noted in `health` at
+/// once (so `degraded` shows from the first one); a success clears it.
 pub(crate) async fn retry<T, F, Fut>(health: &HealthCell, what: &str, mut command: F) -> RedisResult<T>
 where
     F: FnMut() -> Fut,
@@ -25,14 +27,14 @@ where
 {
     let mut attempt = 0;
     loop {
-        match command().await {
+        match bounded(health.call_timeout, command()).await {
             Ok(value) => {
                 health.ok();
                 return Ok(value);
             }
             Err(error) if is_connection(&error) => {
+                health.error(what, &error);
                 if attempt == 2 {
-                    health.error(what, &error);
                     return Err(error);
                 }
                 attempt += 1;
@@ -43,5 +45,19 @@ where
                 return Err(error);
             }
         }
+    }
+}
+
+/// `call` within `timeout`; a timeout is an I/O error (a connection error).
+pub(crate) async fn bounded<T>(
+    timeout: Duration,
+    call: impl Future<Output = RedisResult<T>>,
+) -> RedisResult<T> {
+    match tokio::time::timeout(timeout, call).await {
+        Ok(result) => result,
+        Err(_) => Err(RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("redis did not answer within {timeout:?}"),
+        ))),
     }
 }

@@ -1,84 +1,105 @@
-//! The lease of this replica run: taken and renewed (by the heartbeat, and by the writer before
-//! it writes while the lease is not held), and released on `close`.
+//! The lease of this replica's current run: taken and renewed (by the heartbeat, and by the
+//! writer before it writes while the lease is not confirmed), and released on `close`. A
+//! renewal tells a kept lease from one that lapsed (`scripts/lease.lua`), so a healed partition
+//! or a thawed pause is noticed at the first renewal that reaches Redis.
 
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use redis::aio::ConnectionManager;
 
 use crate::redis::call::retry;
 use crate::redis::error::ClusterError;
+use crate::redis::runs;
 use crate::redis::shared::Shared;
+use crate::worker::Worker;
 
-/// Renews or takes the lease; returns whether it is held. A lease taken afresh after it was
-/// held once (it expired, or Redis restarted and lost it) schedules a re-sync: what Redis knew
-/// of this replica's jobs may be gone or marked lost.
-///
-/// The writer calls it too, before it writes while the lease is not held: a record must not
-/// reach Redis before its replica's lease, or readers would report it lost.
-pub(crate) async fn renew(inner: &Shared, conn: &ConnectionManager) -> bool {
-    let ever_held = inner.link.health.ever_held.load(Ordering::Acquire);
-    let health = &inner.link.health;
-    let keys = &inner.keys;
-    let lease_key = keys.lease(&inner.replica_hash);
-    let replicas = keys.replicas();
-    let field = inner.replicas_field();
-    let lease_ms = u64::try_from(inner.settings.lease.as_millis()).unwrap_or(u64::MAX);
-    let result: redis::RedisResult<i64> = retry(health, "renew the lease", || {
-        let mut conn = conn.clone();
-        let mut invocation = inner.scripts.lease.key(&lease_key);
-        invocation
-            .key(&replicas)
-            .arg(&inner.incarnation)
-            .arg(lease_ms)
-            .arg(&field)
-            .arg(&inner.settings.replica);
-        async move { invocation.invoke_async(&mut conn).await }
-    })
-    .await;
-    let held = match result {
-        Ok(1) => true,
-        Ok(0) => {
-            if ever_held {
-                tracing::warn!(replica = %inner.settings.replica, "redis mirror: the lease had expired or was lost; re-syncing");
-                inner.link.request_resync();
+/// Renews or takes the current run's lease; returns whether it is held now. A run found dead
+/// is handled (`runs::died`) and the new run takes its lease at once. A lease that Redis forgot
+/// (a restart, a flush, a failover: a young epoch) is taken again and schedules a re-sync.
+pub(crate) async fn renew(shared: &Shared, worker: &Worker, conn: &ConnectionManager) -> bool {
+    for _ in 0..2 {
+        let run = shared.current_run();
+        let health = &shared.link.health;
+        let keys = &shared.keys;
+        let lease_key = keys.lease(&shared.replica_hash);
+        let dead_key = keys.dead(&shared.replica_hash, &run.incarnation);
+        let replicas = keys.replicas();
+        let epoch = keys.epoch();
+        let field = shared.replicas_field(&run);
+        let fresh = if run.ever_held.load(Ordering::Acquire) {
+            "0"
+        } else {
+            "1"
+        };
+        let sent = Instant::now();
+        let result: redis::RedisResult<i64> = retry(health, "renew the lease", || {
+            let mut conn = conn.clone();
+            let mut invocation = shared.scripts.lease.key(&lease_key);
+            invocation
+                .key(&replicas)
+                .key(&dead_key)
+                .key(&epoch)
+                .arg(&run.incarnation)
+                .arg(shared.settings.lease_ms())
+                .arg(&field)
+                .arg(&shared.settings.replica)
+                .arg(fresh);
+            async move { invocation.invoke_async(&mut conn).await }
+        })
+        .await;
+        match result {
+            Ok(1 | 0) => {
+                run.ever_held.store(true, Ordering::Release);
+                health.confirmed(sent);
+                return true;
             }
-            true
+            Ok(2) => {
+                tracing::warn!(
+                    replica = %shared.settings.replica,
+                    "redis mirror: redis forgot the lease (a restart, a flush or a failover); the run goes on, re-syncing"
+                );
+                health.confirmed(sent);
+                shared.link.request_resync();
+                return true;
+            }
+            Ok(-2) => {
+                runs::died(shared, worker, conn, &run).await;
+            }
+            Ok(_) => {
+                health.lease_held.store(false, Ordering::Release);
+                health.error(
+                    "take the lease",
+                    &format!(
+                        "replica name {:?} is held by another process",
+                        shared.settings.replica
+                    ),
+                );
+                return false;
+            }
+            Err(_) => return false,
         }
-        Ok(_) => {
-            health.error(
-                "take the lease",
-                &format!(
-                    "replica name {:?} is held by another process",
-                    inner.settings.replica
-                ),
-            );
-            false
-        }
-        Err(_) => false,
-    };
-    health.lease_held.store(held, Ordering::Release);
-    if held {
-        health.ever_held.store(true, Ordering::Release);
     }
-    held
+    false
 }
 
-/// Gives the lease back (after the flush): the replica left cleanly.
-pub(crate) async fn release(inner: &Shared, conn: ConnectionManager) -> Result<(), ClusterError> {
-    let keys = &inner.keys;
-    let lease_key = keys.lease(&inner.replica_hash);
+/// Gives the current run's lease back (after the flush): the replica left cleanly.
+pub(crate) async fn release(shared: &Shared, conn: ConnectionManager) -> Result<(), ClusterError> {
+    let run = shared.current_run();
+    let keys = &shared.keys;
+    let lease_key = keys.lease(&shared.replica_hash);
     let replicas = keys.replicas();
-    let owned = keys.owned(&inner.replica_hash, &inner.incarnation);
-    let cancels = keys.cancels(&inner.replica_hash, &inner.incarnation);
-    let field = inner.replicas_field();
-    retry(&inner.link.health, "release the lease", || {
+    let owned = keys.owned(&shared.replica_hash, &run.incarnation);
+    let cancels = keys.cancels(&shared.replica_hash, &run.incarnation);
+    let field = shared.replicas_field(&run);
+    retry(&shared.link.health, "release the lease", || {
         let mut conn = conn.clone();
-        let mut invocation = inner.scripts.release.key(&lease_key);
+        let mut invocation = shared.scripts.release.key(&lease_key);
         invocation
             .key(&replicas)
             .key(&owned)
             .key(&cancels)
-            .arg(&inner.incarnation)
+            .arg(&run.incarnation)
             .arg(&field);
         async move { invocation.invoke_async::<i64>(&mut conn).await }
     })

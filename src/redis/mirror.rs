@@ -13,10 +13,11 @@ use tokio::task::JoinHandle;
 use crate::info::TaskInfo;
 use crate::redis::error::ClusterError;
 use crate::redis::health::MirrorHealth;
-use crate::redis::job::ClusterJob;
+use crate::redis::job::{ClusterJob, ClusterStatus};
 use crate::redis::keys::digest;
 use crate::redis::observer::MirrorObserver;
 use crate::redis::page::{Page, PageCursor};
+use crate::redis::query::CancelRequest;
 use crate::redis::settings::Settings;
 use crate::redis::shared::{Link, Shared};
 use crate::redis::update::Update;
@@ -129,7 +130,7 @@ impl Inner {
 impl RedisMirror {
     pub(crate) fn new(client: redis::Client, settings: Settings) -> Self {
         let (queue, receiver) = mpsc::channel(settings.queue_capacity);
-        let link = Arc::new(Link::new(queue));
+        let link = Arc::new(Link::new(queue, &settings));
         Self {
             inner: Arc::new(Inner {
                 shared: Arc::new(Shared::new(client, settings, link)),
@@ -336,7 +337,11 @@ impl RedisMirror {
         if job.status.is_terminal() {
             return Ok(Some(job));
         }
-        if job.replica == inner.shared.settings.replica && job.incarnation == inner.shared.incarnation {
+        let own_run = inner
+            .shared
+            .run_of(job.generation)
+            .is_some_and(|run| run.incarnation == job.incarnation);
+        if job.replica == inner.shared.settings.replica && own_run {
             let worker = &running.worker;
             return match worker.task_info(id) {
                 Some(info) if info.generation == job.generation => {
@@ -349,13 +354,19 @@ impl RedisMirror {
                 _ => Ok(Some(job)),
             };
         }
-        self.bounded(query::request_cancel(
-            &inner.shared,
-            running.conn.clone(),
-            &job,
-            CANCEL_FLAG_TTL,
-        ))
-        .await?;
+        match self
+            .bounded(query::request_cancel(
+                &inner.shared,
+                running.conn.clone(),
+                &job,
+                CANCEL_FLAG_TTL,
+            ))
+            .await?
+        {
+            CancelRequest::Stored => {}
+            CancelRequest::RunDead => return Ok(Some(job.lost())),
+            CancelRequest::Finished | CancelRequest::Changed => return self.job(id).await,
+        }
         let deadline = tokio::time::Instant::now() + wait;
         let mut last = job;
         loop {
@@ -376,9 +387,15 @@ impl RedisMirror {
     /// mirrored: for answering about local jobs without asking Redis.
     #[must_use]
     pub fn local_job(&self, info: TaskInfo) -> ClusterJob {
+        let shared = &self.inner.shared;
+        let status = if shared.is_lost(&info.id, info.generation) {
+            ClusterStatus::Lost
+        } else {
+            info.status.into()
+        };
         ClusterJob {
             id: info.id,
-            status: info.status.into(),
+            status,
             replica: self.inner.shared.settings.replica.clone(),
             generation: info.generation,
             submitted_at: info.submitted_at,
@@ -386,7 +403,7 @@ impl RedisMirror {
             finished_at: info.finished_at,
             updated_at: SystemTime::now(),
             progress: info.progress,
-            incarnation: self.inner.shared.incarnation.clone(),
+            incarnation: shared.current_run().incarnation.clone(),
         }
     }
 

@@ -32,6 +32,7 @@ mod heartbeat;
 mod lease;
 mod listener;
 mod query;
+mod runs;
 mod trimmer;
 mod writer;
 // Their shared state.

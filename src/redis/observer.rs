@@ -2,11 +2,13 @@
 //! bounded queue; it never waits, never touches the network, never blocks.
 
 use std::fmt;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::observe::{Observer, Transition};
 use crate::redis::shared::Link;
 use crate::redis::update::Update;
+use crate::status::TaskStatus;
 
 /// The [`Observer`] of a [`RedisMirror`](crate::RedisMirror), from
 /// [`RedisMirror::observer`](crate::RedisMirror::observer): register it on the worker's
@@ -45,6 +47,11 @@ impl fmt::Debug for MirrorObserver {
 
 impl Observer for MirrorObserver {
     fn on_transition(&self, transition: &Transition<'_>) {
+        if matches!(transition.status, TaskStatus::Pending) {
+            self.link
+                .generations
+                .fetch_max(transition.generation + 1, Ordering::Relaxed);
+        }
         self.link.send(Update::from_transition(transition));
     }
 }

@@ -10,16 +10,30 @@
 
 use redis::Script;
 
+/// A script that judges replica runs: `scripts/includes/run.lua` (the epoch and the rule of a
+/// dead run, written once) followed by the script's own file.
+macro_rules! judging {
+    ($file:literal) => {
+        concat!(include_str!("scripts/includes/run.lua"), include_str!($file))
+    };
+}
+
 /// `scripts/write.lua`: the fenced write of one submission's state.
-pub(crate) const WRITE: &str = include_str!("scripts/write.lua");
+pub(crate) const WRITE: &str = judging!("scripts/write.lua");
 /// `scripts/lease.lua`: takes or renews a replica run's lease.
-pub(crate) const LEASE: &str = include_str!("scripts/lease.lua");
+pub(crate) const LEASE: &str = judging!("scripts/lease.lua");
+/// `scripts/read.lua`: one job's record as every reader must see it.
+pub(crate) const READ: &str = judging!("scripts/read.lua");
+/// `scripts/judge.lua`: whether a run is dead, for the listing.
+pub(crate) const JUDGE: &str = judging!("scripts/judge.lua");
+/// `scripts/cancel.lua`: accepts a cancel request for another run's job.
+pub(crate) const CANCEL: &str = judging!("scripts/cancel.lua");
 /// `scripts/release.lua`: gives a run's lease back after the flush.
 pub(crate) const RELEASE: &str = include_str!("scripts/release.lua");
 /// `scripts/mark_lost.lua`: marks one unfinished job of a dead run `lost`.
-pub(crate) const MARK_LOST: &str = include_str!("scripts/mark_lost.lua");
+pub(crate) const MARK_LOST: &str = judging!("scripts/mark_lost.lua");
 /// `scripts/forget.lua`: forgets a dead run with no unfinished job left.
-pub(crate) const FORGET: &str = include_str!("scripts/forget.lua");
+pub(crate) const FORGET: &str = judging!("scripts/forget.lua");
 /// `scripts/trim.lua`: drops an expired record's index entries.
 pub(crate) const TRIM: &str = include_str!("scripts/trim.lua");
 /// `scripts/page.lua`: one page of the index after a cursor.
@@ -30,6 +44,9 @@ pub(crate) const PAGE: &str = include_str!("scripts/page.lua");
 pub(crate) struct Scripts {
     pub(crate) write: Script,
     pub(crate) lease: Script,
+    pub(crate) read: Script,
+    pub(crate) judge: Script,
+    pub(crate) cancel: Script,
     pub(crate) release: Script,
     pub(crate) mark_lost: Script,
     pub(crate) forget: Script,
@@ -42,6 +59,9 @@ impl Scripts {
         Self {
             write: Script::new(WRITE),
             lease: Script::new(LEASE),
+            read: Script::new(READ),
+            judge: Script::new(JUDGE),
+            cancel: Script::new(CANCEL),
             release: Script::new(RELEASE),
             mark_lost: Script::new(MARK_LOST),
             forget: Script::new(FORGET),

@@ -12,10 +12,12 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, watch};
 
-use crate::redis::call::is_connection;
+use crate::redis::call::{bounded, is_connection};
 use crate::redis::job::ClusterStatus;
 use crate::redis::keys::digest;
-use crate::redis::shared::Shared;
+use crate::redis::lease::renew;
+use crate::redis::runs::died;
+use crate::redis::shared::{Run, Shared};
 use crate::redis::update::{coalesce, Update};
 use crate::status::TaskStatus;
 use crate::worker::Worker;
@@ -115,7 +117,7 @@ async fn resync(inner: &Shared, worker: &Worker, conn: &ConnectionManager, queue
         .collect();
     drop(submissions);
     let mut updates = coalesce(ended);
-    updates.extend(snapshot.into_iter().map(|info| Update::from_info(info, true)));
+    updates.extend(snapshot.into_iter().map(Update::from_info));
     while !updates.is_empty() {
         let rest = updates.split_off(updates.len().min(BATCH));
         if !write(inner, worker, conn, updates).await {
@@ -143,7 +145,8 @@ async fn reconcile(
     known: &HashSet<String>,
 ) -> redis::RedisResult<()> {
     let keys = &inner.keys;
-    let owned = keys.owned(&inner.replica_hash, &inner.incarnation);
+    let run = inner.current_run();
+    let owned = keys.owned(&inner.replica_hash, &run.incarnation);
     let mut conn = conn.clone();
     let members: Vec<String> = redis::cmd("SMEMBERS").arg(&owned).query_async(&mut conn).await?;
     let gone: Vec<&String> = members.iter().filter(|member| !known.contains(*member)).collect();
@@ -160,11 +163,14 @@ async fn reconcile(
                     .key(keys.lease(&inner.replica_hash))
                     .key(keys.expiry())
                     .key(&owned)
+                    .key(keys.dead(&inner.replica_hash, &run.incarnation))
+                    .key(keys.epoch())
                     .arg(&inner.settings.replica)
-                    .arg(&inner.incarnation)
+                    .arg(&run.incarnation)
                     .arg(retention_ms)
                     .arg(*member)
-                    .arg("1"),
+                    .arg("1")
+                    .arg(inner.settings.lease_ms()),
             );
         }
         pipe.query_async::<()>(&mut conn).await?;
@@ -179,7 +185,9 @@ async fn reconcile(
 }
 
 /// Writes `updates` in one pipeline, retrying until Redis takes them. `false` if the mirror
-/// stopped first.
+/// stopped first. Nothing is written before the current run holds its lease (a record must not
+/// reach Redis before its run's lease: the script would find that run dead), and nothing of a
+/// dead run's submissions is written at all.
 async fn write(inner: &Shared, worker: &Worker, conn: &ConnectionManager, mut updates: Vec<Update>) -> bool {
     // Bring each update up to date with the registry: a terminal one takes the final progress
     // (a transition carries none); an unfinished one whose task has finished since becomes
@@ -201,35 +209,50 @@ async fn write(inner: &Shared, worker: &Worker, conn: &ConnectionManager, mut up
                 if info.status.is_terminal()
                     || (update.status.stage() == 0 && info.status == TaskStatus::Running)
                 {
-                    *update = Update::from_info(info, update.reclaim);
+                    *update = Update::from_info(info);
                 }
                 true
             }
             None => update.status.stage() == 3,
         }
     });
-    if updates.is_empty() {
-        return true;
-    }
-    let pipe = pipeline(inner, &updates);
     let health = &inner.link.health;
     let mut backoff = Duration::from_millis(50);
     loop {
-        let mut conn = conn.clone();
-        if !health.lease_held.load(Ordering::Acquire) {
-            crate::redis::lease::renew(inner, &conn).await;
+        // A dead run's submissions are lost: never written again.
+        updates.retain(|update| inner.run_of(update.generation).is_some());
+        if updates.is_empty() {
+            return true;
         }
-        match pipe.query_async::<Vec<i64>>(&mut conn).await {
-            Ok(results) => {
-                health.ok();
-                let written = results.iter().filter(|&&result| result == 1).count() as u64;
-                let fenced = results.len() as u64 - written;
-                health.written.fetch_add(written, Ordering::Relaxed);
-                health.fenced.fetch_add(fenced, Ordering::Relaxed);
-                return true;
+        let run = inner.current_run();
+        let held = (run.ever_held.load(Ordering::Acquire) && health.lease_fresh())
+            || renew(inner, worker, conn).await;
+        if held && Arc::ptr_eq(&run, &inner.current_run()) {
+            let pipe = pipeline(inner, &run, &updates);
+            let mut conn = conn.clone();
+            match bounded(
+                inner.settings.query_timeout,
+                pipe.query_async::<Vec<i64>>(&mut conn),
+            )
+            .await
+            {
+                Ok(results) => {
+                    health.ok();
+                    let written = results.iter().filter(|&&result| result == 1).count() as u64;
+                    let fenced = results.len() as u64 - written;
+                    health.written.fetch_add(written, Ordering::Relaxed);
+                    health.fenced.fetch_add(fenced, Ordering::Relaxed);
+                    if results.contains(&-3) {
+                        // The run was found dead meanwhile (its lease lapsed).
+                        died(inner, worker, &conn, &run).await;
+                    }
+                    return true;
+                }
+                Err(error) if is_connection(&error) => health.error("write task states", &error),
+                Err(error) => health.error("write task states (redis refused the batch)", &error),
             }
-            Err(error) if is_connection(&error) => health.error("write task states", &error),
-            Err(error) => health.error("write task states (redis refused the batch)", &error),
+        } else if !Arc::ptr_eq(&run, &inner.current_run()) {
+            continue; // a new run began: its updates go out under it
         }
         tokio::select! {
             () = tokio::time::sleep(backoff) => {}
@@ -241,12 +264,16 @@ async fn write(inner: &Shared, worker: &Worker, conn: &ConnectionManager, mut up
 
 /// One `EVALSHA` of the `WRITE` script per update, after a `SCRIPT LOAD` of it (a few KiB per
 /// batch, and no `NOSCRIPT` after Redis restarted).
-fn pipeline(inner: &Shared, updates: &[Update]) -> redis::Pipeline {
+fn pipeline(inner: &Shared, run: &Run, updates: &[Update]) -> redis::Pipeline {
     let keys = &inner.keys;
     let settings = &inner.settings;
     let index = keys.index();
     let expiry = keys.expiry();
-    let owned = keys.owned(&inner.replica_hash, &inner.incarnation);
+    let owned = keys.owned(&inner.replica_hash, &run.incarnation);
+    let lease = keys.lease(&inner.replica_hash);
+    let dead = keys.dead(&inner.replica_hash, &run.incarnation);
+    let epoch = keys.epoch();
+    let lease_ms = settings.lease_ms();
     let retention_ms = u64::try_from(settings.retention.as_millis()).unwrap_or(u64::MAX);
     let sha = inner.scripts.write.get_hash();
     let optional = |value: Option<u64>| value.map_or_else(String::new, |value| value.to_string());
@@ -261,15 +288,18 @@ fn pipeline(inner: &Shared, updates: &[Update]) -> redis::Pipeline {
         let progress = update.progress.as_ref();
         pipe.cmd("EVALSHA")
             .arg(sha)
-            .arg(4)
+            .arg(7)
             .arg(keys.job(&member))
             .arg(&index)
             .arg(&expiry)
             .arg(&owned)
+            .arg(&lease)
+            .arg(&dead)
+            .arg(&epoch)
             .arg(&*update.id)
             .arg(&member)
             .arg(&settings.replica)
-            .arg(&inner.incarnation)
+            .arg(&run.incarnation)
             .arg(update.generation)
             .arg(update.submitted_ms)
             .arg(update.status.stage())
@@ -292,7 +322,7 @@ fn pipeline(inner: &Shared, updates: &[Update]) -> redis::Pipeline {
             } else {
                 "0"
             })
-            .arg(if update.reclaim { "1" } else { "0" });
+            .arg(lease_ms);
     }
     pipe
 }

@@ -4,6 +4,9 @@
 -- KEYS[2] index    {ns}:jobs, every job by submission time
 -- KEYS[3] expiry   {ns}:expiry, finished jobs by their record's expiry
 -- KEYS[4] owned    {ns}:owned:<sha1(replica)>:<run>, the run's unfinished jobs
+-- KEYS[5] lease    {ns}:lease:<sha1(replica)>
+-- KEYS[6] dead     {ns}:dead:<sha1(replica)>:<run>
+-- KEYS[7] epoch    {ns}:epoch
 -- ARGV[1] id       ARGV[2] member (sha1 of the id)   ARGV[3] replica name   ARGV[4] run (incarnation)
 -- ARGV[5] generation            ARGV[6] submitted ms (replica clock)
 -- ARGV[7] stage (0 pending, 1 running, 2 lost, 3 terminal)   ARGV[8] status name
@@ -11,18 +14,21 @@
 -- ARGV[12] retention ms         ARGV[13] '1': write the progress fields
 -- ARGV[14] fraction or ''       ARGV[15] done or ''          ARGV[16] total or ''
 -- ARGV[17] progress message     ARGV[18] '1': the progress has a message
--- ARGV[19] '1': a re-sync by the owner, which may turn `lost` back into `running`
+-- ARGV[19] the writer's lease ms (the epoch's grace)
 --
--- The rule (the fence), checked against the stored record:
--- - same owner run and generation: only a later stage is written (a terminal record never goes
---   back), except a repeated `running` (progress) and the owner's re-sync over `lost`;
+-- The rules. A dead run (includes/run.lua) writes nothing, ever. Then the fence, checked against
+-- the stored record:
+-- - same owner run and generation: only a later stage is written (a terminal or `lost` record
+--   never goes back), except a repeated `running` (progress);
 -- - same owner run, another generation: the higher generation wins;
 -- - another owner run: the later submission wins, by submission time, then replica name, then
 --   run. A record never returns to an older submission.
 --
--- Returns 1 (written), 0 (refused as stale) or -2 (the record holds another id: a hash
--- collision, refused).
+-- Returns 1 (written), 0 (refused as stale), -2 (the record holds another id: a hash
+-- collision, refused) or -3 (refused: the writer's run is dead).
 local job, index, expiry, owned = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local now = now_ms()
+if run_dead(KEYS[5], KEYS[6], KEYS[7], ARGV[4], tonumber(ARGV[19]), now) then return -3 end
 local id, member, rep, inc = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local gen, sub, stage = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local cur = redis.call('HMGET', job, 'id', 'rep', 'inc', 'gen', 'sub', 'stage')
@@ -36,7 +42,7 @@ if cur[1] then
       if gen == cgen then
         same = true
         if stage < cstage then
-          if not (ARGV[19] == '1' and stage == 1 and cstage == 2) then return 0 end
+          return 0
         elseif stage == cstage and stage ~= 1 then
           return 0
         end
@@ -46,8 +52,6 @@ if cur[1] then
     end
   end
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if not same then redis.call('DEL', job) end
 redis.call('HSET', job, 'id', id, 'rep', rep, 'inc', inc, 'gen', ARGV[5], 'sub', ARGV[6],
   'stage', ARGV[7], 'st', ARGV[8], 'upd', now)
