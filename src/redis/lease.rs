@@ -49,12 +49,15 @@ pub(crate) async fn renew(shared: &Shared, worker: &Worker, conn: &ConnectionMan
         })
         .await;
         match result {
-            Ok(1 | 0) => {
-                run.ever_held.store(true, Ordering::Release);
+            Ok(1) => {
                 health.confirmed(sent);
                 return true;
             }
-            Ok(2) => {
+            Ok(0) if !run.ever_held.swap(true, Ordering::AcqRel) => {
+                health.confirmed(sent);
+                return true;
+            }
+            Ok(0 | 2) => {
                 tracing::warn!(
                     replica = %shared.settings.replica,
                     "redis mirror: redis forgot the lease (a restart, a flush or a failover); the run goes on, re-syncing"
