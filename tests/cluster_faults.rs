@@ -238,8 +238,8 @@ async fn a_paused_replicas_jobs_stay_lost() {
     cluster.history.healed = resumed;
     sleep_ms(7_000).await;
     let health = cluster.health(0).await;
-    assert!(health["runs_lost"].as_u64() >= Some(1), "{health}");
     let recorded = cluster.finish("a paused replica", pollers).await;
+    assert!(health["runs_lost"].as_u64() >= Some(1), "{health}");
     assert!(
         recorded
             .answers
