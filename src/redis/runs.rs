@@ -14,6 +14,9 @@ use crate::redis::keys::digest;
 use crate::redis::shared::{Run, Shared};
 use crate::worker::Worker;
 
+/// A record's `id`, `inc`, `gen` and `stage`, as far as they are there.
+type Record = (Option<String>, Option<String>, Option<u64>, Option<u8>);
+
 /// Handles the death of `dead` (a no-op if another caller already did): a new run begins, the
 /// dead run's submissions whose records are not terminal are noted `lost` and cancelled here,
 /// and a re-sync writes the new run's tasks.
@@ -44,7 +47,7 @@ pub(crate) async fn died(shared: &Shared, worker: &Worker, conn: &ConnectionMana
         .filter(|info| (dead.from_generation..next.from_generation).contains(&info.generation))
         .collect();
     let keys = &shared.keys;
-    let records: Vec<(Option<String>, Option<String>, Option<u64>, Option<u8>)> = if tasks.is_empty() {
+    let records: Vec<Record> = if tasks.is_empty() {
         Vec::new()
     } else {
         retry(health, "read a dead run's records", || {
