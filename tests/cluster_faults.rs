@@ -40,6 +40,8 @@ const LIMITS: Limits = Limits {
 /// A cluster of two replicas, `a` and `b`, each behind its own proxy to one Redis.
 struct Cluster {
     redis: RedisServer,
+    /// The server's directory (its AOF), removed at the end.
+    dir: std::path::PathBuf,
     proxies: [Proxy; 2],
     replicas: [Server; 2],
     client: Client,
@@ -56,6 +58,7 @@ impl Cluster {
         let dir = std::env::temp_dir().join(format!("bw-faults-{test}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("a directory for the AOF");
+        let path = dir.clone();
         let dir = dir.display().to_string();
         let extra: Vec<&str> = if aof {
             vec!["--appendonly", "yes", "--appendfsync", "always", "--dir", &dir]
@@ -81,6 +84,7 @@ impl Cluster {
         });
         Some(Self {
             redis,
+            dir: path,
             proxies,
             replicas,
             client: Client::new(),
@@ -192,6 +196,7 @@ impl Cluster {
             recorded.deaths.len()
         );
         drop(self.redis);
+        let _ = std::fs::remove_dir_all(&self.dir);
         recorded
     }
 }
