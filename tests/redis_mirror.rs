@@ -768,3 +768,55 @@ fn assert_absent(answer: Result<Option<ClusterJob>, ClusterError>) {
         "{answer:?}"
     );
 }
+
+/// Self-fencing: with Redis gone for longer than `lease - margin`, the replica cancels its
+/// unfinished tasks itself (and counts them); without the setting it does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_fencing_cancels_unfinished_tasks_once_the_lease_is_unconfirmed() {
+    let Some(mut redis) = RedisServer::start("self_fencing") else {
+        return;
+    };
+    let ns = namespace("self-fence");
+    let lease = Duration::from_millis(900);
+    let (fenced, fenced_worker) = replica_with(&redis.url(), &ns, "fenced", lease, |builder| {
+        builder.self_fence(Duration::from_millis(300))
+    });
+    let (plain, plain_worker) = replica(&redis.url(), &ns, "plain", lease);
+    for worker in [&fenced_worker, &plain_worker] {
+        worker
+            .submit_with_context("long", |ctx| async move {
+                ctx.cancelled().await;
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+    cluster_status(&fenced, "long", "running", |status| {
+        *status == ClusterStatus::Running
+    })
+    .await;
+    eventually("both leases held", SOON, || async {
+        (fenced.health().lease_held && plain.health().lease_held).then_some(())
+    })
+    .await;
+    redis.stop();
+    let stopped = Instant::now();
+    eventually("the fenced replica's task cancelled", SOON, || async {
+        (fenced_worker.get_task_status("long").await == Some(TaskStatus::Cancelled)).then_some(())
+    })
+    .await;
+    let took = stopped.elapsed();
+    // Not before `lease - margin` (600 ms) without a confirmed lease.
+    assert!(took >= Duration::from_millis(300), "fenced after {took:?}");
+    assert_eq!(fenced.health().self_fenced, 1);
+    assert!(!fenced.health().lease_held);
+    assert_eq!(
+        plain_worker.get_task_status("long").await,
+        Some(TaskStatus::Running),
+        "without self-fencing the task runs on"
+    );
+    assert_eq!(plain.health().self_fenced, 0);
+    for worker in [fenced_worker, plain_worker] {
+        worker.shutdown().await;
+    }
+}
