@@ -71,18 +71,20 @@ async fn lease(conn: &mut MultiplexedConnection, ns: &Ns, run: &str, fresh: bool
 }
 
 async fn write(conn: &mut MultiplexedConnection, ns: &Ns, run: &str, stage: u8, status: &str) -> i64 {
-    judging!("write.lua")
-        .key(ns.k("job:j"))
+    let codes: Vec<i64> = judging!("write.lua")
         .key(ns.k("jobs"))
         .key(ns.k("expiry"))
         .key(ns.k(&format!("owned:a:{run}")))
         .key(ns.lease())
         .key(ns.dead(run))
         .key(ns.k("epoch"))
-        .arg("job-1")
-        .arg("j")
+        .key(ns.k("job:j"))
         .arg("a")
         .arg(run)
+        .arg(60_000)
+        .arg(LEASE_MS)
+        .arg("job-1")
+        .arg("j")
         .arg(1)
         .arg(1_000)
         .arg(stage)
@@ -90,17 +92,17 @@ async fn write(conn: &mut MultiplexedConnection, ns: &Ns, run: &str, stage: u8, 
         .arg("")
         .arg("")
         .arg("")
-        .arg(60_000)
         .arg("0")
         .arg("")
         .arg("")
         .arg("")
         .arg("")
         .arg("0")
-        .arg(LEASE_MS)
         .invoke_async(conn)
         .await
-        .expect("write.lua")
+        .expect("write.lua");
+    assert_eq!(codes.len(), 1, "one code per update");
+    codes[0]
 }
 
 /// The read script's code and the record's status, if any.

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
+use redis::Value;
 use tokio::sync::{mpsc, watch};
 
 use crate::redis::call::{bounded, is_connection};
@@ -24,6 +25,8 @@ use crate::worker::Worker;
 
 /// Updates per pipeline.
 const BATCH: usize = 512;
+/// Updates per call of the `WRITE` script (its keys and arguments grow with it).
+const PER_SCRIPT: usize = 64;
 /// The longest pause between two attempts at a batch.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
@@ -232,11 +235,13 @@ async fn write(inner: &Shared, worker: &Worker, conn: &ConnectionManager, mut up
             let mut conn = conn.clone();
             match bounded(
                 inner.settings.query_timeout,
-                pipe.query_async::<Vec<i64>>(&mut conn),
+                pipe.query_async::<Vec<Value>>(&mut conn),
             )
             .await
             {
                 Ok(results) => {
+                    // One array of codes per script call (however the client nests them).
+                    let results = codes(results);
                     health.ok();
                     let written = results.iter().filter(|&&result| result == 1).count() as u64;
                     let fenced = results.len() as u64 - written;
@@ -262,67 +267,81 @@ async fn write(inner: &Shared, worker: &Worker, conn: &ConnectionManager, mut up
     }
 }
 
-/// One `EVALSHA` of the `WRITE` script per update, after a `SCRIPT LOAD` of it (a few KiB per
+/// The codes of the `WRITE` calls of a pipeline, in order.
+fn codes(values: Vec<Value>) -> Vec<i64> {
+    let mut out = Vec::new();
+    for value in values {
+        match value {
+            Value::Int(code) => out.push(code),
+            Value::Array(items) => out.extend(codes(items)),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// One `EVALSHA` of the `WRITE` script per [`PER_SCRIPT`] updates, after a `SCRIPT LOAD` of it (a few KiB per
 /// batch, and no `NOSCRIPT` after Redis restarted).
 fn pipeline(inner: &Shared, run: &Run, updates: &[Update]) -> redis::Pipeline {
     let keys = &inner.keys;
     let settings = &inner.settings;
-    let index = keys.index();
-    let expiry = keys.expiry();
-    let owned = keys.owned(&inner.replica_hash, &run.incarnation);
-    let lease = keys.lease(&inner.replica_hash);
-    let dead = keys.dead(&inner.replica_hash, &run.incarnation);
-    let epoch = keys.epoch();
     let lease_ms = settings.lease_ms();
     let retention_ms = u64::try_from(settings.retention.as_millis()).unwrap_or(u64::MAX);
     let sha = inner.scripts.write.get_hash();
     let optional = |value: Option<u64>| value.map_or_else(String::new, |value| value.to_string());
     let mut pipe = redis::pipe();
     pipe.load_script(&inner.scripts.write).ignore();
-    for update in updates {
-        let member = digest(&update.id);
-        let message = match &update.status {
-            ClusterStatus::Failed(message) => message.as_str(),
-            _ => "",
-        };
-        let progress = update.progress.as_ref();
-        pipe.cmd("EVALSHA")
+    for chunk in updates.chunks(PER_SCRIPT) {
+        let members: Vec<String> = chunk.iter().map(|update| digest(&update.id)).collect();
+        let command = pipe.cmd("EVALSHA");
+        command
             .arg(sha)
-            .arg(7)
-            .arg(keys.job(&member))
-            .arg(&index)
-            .arg(&expiry)
-            .arg(&owned)
-            .arg(&lease)
-            .arg(&dead)
-            .arg(&epoch)
-            .arg(&*update.id)
-            .arg(&member)
+            .arg(6 + chunk.len())
+            .arg(keys.index())
+            .arg(keys.expiry())
+            .arg(keys.owned(&inner.replica_hash, &run.incarnation))
+            .arg(keys.lease(&inner.replica_hash))
+            .arg(keys.dead(&inner.replica_hash, &run.incarnation))
+            .arg(keys.epoch());
+        for member in &members {
+            command.arg(keys.job(member));
+        }
+        command
             .arg(&settings.replica)
             .arg(&run.incarnation)
-            .arg(update.generation)
-            .arg(update.submitted_ms)
-            .arg(update.status.stage())
-            .arg(update.status.name())
-            .arg(message)
-            .arg(optional(update.started_ms))
-            .arg(optional(update.finished_ms))
             .arg(retention_ms)
-            .arg(if progress.is_some() { "1" } else { "0" })
-            .arg(
-                progress
-                    .and_then(|p| p.fraction)
-                    .map_or_else(String::new, |f| f.to_string()),
-            )
-            .arg(optional(progress.and_then(|p| p.done)))
-            .arg(optional(progress.and_then(|p| p.total)))
-            .arg(progress.and_then(|p| p.message.as_deref()).unwrap_or(""))
-            .arg(if progress.is_some_and(|p| p.message.is_some()) {
-                "1"
-            } else {
-                "0"
-            })
             .arg(lease_ms);
+        for (update, member) in chunk.iter().zip(&members) {
+            let message = match &update.status {
+                ClusterStatus::Failed(message) => message.as_str(),
+                _ => "",
+            };
+            let progress = update.progress.as_ref();
+            command
+                .arg(&*update.id)
+                .arg(member)
+                .arg(update.generation)
+                .arg(update.submitted_ms)
+                .arg(update.status.stage())
+                .arg(update.status.name())
+                .arg(message)
+                .arg(optional(update.started_ms))
+                .arg(optional(update.finished_ms))
+                .arg(if progress.is_some() { "1" } else { "0" })
+                .arg(
+                    progress
+                        .and_then(|p| p.fraction)
+                        .map_or_else(String::new, |f| f.to_string()),
+                )
+                .arg(optional(progress.and_then(|p| p.done)))
+                .arg(optional(progress.and_then(|p| p.total)))
+                .arg(progress.and_then(|p| p.message.as_deref()).unwrap_or(""))
+                .arg(if progress.is_some_and(|p| p.message.is_some()) {
+                    "1"
+                } else {
+                    "0"
+                });
+        }
     }
     pipe
 }

@@ -38,10 +38,13 @@ local function epoch_young(epoch, lease_ms, now)
 end
 
 -- Whether the run `run` (its lease key, its dead key) is dead; decides it for good if so.
+-- `now` may be nil: it is read from Redis only when needed (the run's lease held is the fast
+-- path of every write).
 local function run_dead(lease, dead, epoch, run, lease_ms, now)
   local held = redis.call('GET', lease)
   if held == run then return false end
   if redis.call('EXISTS', dead) == 1 then return true end
+  now = now or now_ms()
   if not held and epoch_young(epoch, lease_ms, now) then return false end
   redis.call('SET', dead, now, 'PX', DEAD_TTL)
   return true
