@@ -308,11 +308,12 @@ async fn a_black_holed_replica_heals_visibly() {
     let health = cluster.health(0).await;
     let recorded = cluster.finish("a black-holed replica", pollers).await;
     assert!(
-        degraded_after.is_some_and(|ms| ms <= LEASE_MS.min(2_000) + 300),
+        // One lease (at most 2 s), and the polling's granularity under load.
+        degraded_after.is_some_and(|ms| ms <= LEASE_MS.min(2_000) + 500),
         "degraded only after {degraded_after:?} ms"
     );
     assert!(
-        unheld_after.is_some_and(|ms| ms <= LEASE_MS + 500),
+        unheld_after.is_some_and(|ms| ms <= LEASE_MS + 700),
         "lease_held false only after {unheld_after:?} ms"
     );
     assert!(health["runs_lost"].as_u64() >= Some(1), "{health}");
