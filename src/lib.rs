@@ -99,32 +99,90 @@
 //! | `{ns}:jobs` | sorted set | every job's id hash, scored by submission (ms): the paged listing |
 //! | `{ns}:expiry` | sorted set | finished jobs' id hashes, scored by their record's expiry (Redis clock): what the trimmer drops from the listing |
 //! | `{ns}:lease:<sha1(replica)>` | string, TTL | the replica run's incarnation, while its lease holds |
+//! | `{ns}:dead:<sha1(replica)>:<incarnation>` | string, TTL 1 day | present once that run was found dead (final) |
+//! | `{ns}:epoch` | hash | `rid` (Redis `run_id`), `since` (ms, Redis clock), `grace` (the longest lease seen, ms) |
 //! | `{ns}:replicas` | hash | `<sha1(replica)>:<incarnation>` → name, for every run that may own unfinished jobs |
 //! | `{ns}:owned:<sha1(replica)>:<incarnation>` | set | that run's unfinished jobs |
 //! | `{ns}:cancel:<sha1(replica)>:<incarnation>` | hash, and a pub/sub channel | cancel requests for that run: id hash → `<generation>:<id>` |
 //!
 //! **Fenced writes.** Every task state is written by one Lua script that compares it with the
-//! stored record, atomically in Redis. Within one submission (same replica run and generation)
-//! only a later stage is written (pending < running < lost < completed / failed / cancelled), so
-//! a terminal record never goes back to running; a higher generation of the same run replaces a
+//! stored record, atomically in Redis (each script lives in `src/redis/scripts/`, its header its
+//! contract; the rules of the epoch and of a dead run are one shared piece that every judging
+//! script includes). A dead run writes nothing. Within one submission (same replica run and
+//! generation) only a later stage is written (pending < running < lost < completed / failed /
+//! cancelled), so a terminal or `lost` record never goes back to running; a higher generation of the same run replaces a
 //! lower one; between different replica runs (an id re-submitted elsewhere), the later submission
 //! wins, by submission time, then replica name, then incarnation. So the old task's late write
 //! never overwrites a re-submitted id's record. Generations are only compared within one run,
 //! where they are ordered; the submission-time rule across replicas relies on their clocks
 //! agreeing to better than the time between the two submissions.
 //!
-//! **Liveness.** Each replica run holds its lease (`lease`, default 10 s, renewed every third of
-//! it, expiry judged by Redis). A reader that finds an unfinished job whose owner's lease is gone
-//! reports it `lost`; the trimmer of any replica then writes `lost` into the record. A replica
-//! that goes through `Worker::shutdown` and then `RedisMirror::close` leaves every job terminal
-//! and releases its lease.
+//! **Runs and leases.** Each process runs the mirror as a *run*: a random incarnation token
+//! under its replica name. The run holds a lease in Redis (`lease`, default 10 s; renewed every
+//! third of it, at least every second; expiry judged by Redis's clock).
+//!
+//! **A lease that expired ends its run, for good.** Once a run's lease has expired on Redis's
+//! clock, the run is *dead*: the first script that looks at it (a read, a write, a renewal, a
+//! cancel, the trimmer) decides so and writes the decision down (`{ns}:dead:…`), atomically in
+//! Redis. From then on every job of that run that was not terminal is `lost` for every reader,
+//! the owner's own API included (`RedisMirror::local_job`), and no later write of that run
+//! changes any record: `lost` is final for that submission, like the other terminal statuses.
+//! The replica finds out at its next renewal that reaches Redis (after a pause, a partition, or
+//! a renewal that raced the expiry; at the latest one lease after it can reach Redis again; a
+//! renewal tells a kept lease from one that lapsed and was re-created, so a healed partition is
+//! never mistaken for a renewal). It then starts a new run for new work, cancels every task of
+//! the dead run that still runs (logged at WARN with the count, counted in
+//! `MirrorHealth::runs_lost` and `MirrorHealth::lost_tasks_cancelled`, and with `metrics`
+//! in `background_worker_mirror_runs_lost_total` and
+//! `background_worker_mirror_lost_tasks_cancelled_total`), and never writes them back as
+//! running. A user who resubmits a `lost` job therefore never has it run twice *after* the
+//! owner learned of the loss; between the expiry and that moment the old body may still run
+//! (see self-fencing below).
+//!
+//! **Except when Redis itself restarted or forgot.** A restart (with or without its data), a
+//! `FLUSHALL` or a failover is not a death of the replicas. The namespace has an *epoch*
+//! (`{ns}:epoch`): the Redis `run_id` it was seen under, and when it began (Redis's clock). A
+//! different `run_id` (a restart, even one that reloaded its data from AOF or RDB, which a
+//! marker key alone would not see; a failover to another server process) or a missing epoch key
+//! (a flush, a fresh empty Redis, or a namespace Redis never saw) starts a new epoch at that
+//! moment. Until the epoch is one lease old (the longest lease seen since it began), no run is
+//! judged dead, and a missing id is *not known yet* (`ClusterError::NotKnownYet` with the time
+//! to wait; the demo answers `503` with `Retry-After`), never "not found". A run that finds its
+//! lease forgotten takes it again and re-syncs its tasks from the registry.
+//!
+//! **An accepted cancel is kept.** `RedisMirror::cancel` stores a request for the owner only
+//! while the owner's run is alive (one script): the owner applies it from the pub/sub message,
+//! or from the stored flag at its next heartbeat. If the run is dead, the answer is the job as
+//! `lost`, which none of that run's writes can turn into `completed` or `failed`; its owner
+//! cancels it when it finds its run dead. Stored requests are deleted only with a dead run.
+//!
+//! **Health tells the truth promptly.** Every Redis call of the mirror's background tasks is
+//! bounded by the smaller of the query timeout and the heartbeat (shorter than the lease), and
+//! every failed or timed-out call marks the mirror `degraded` at once; `connected` also needs a
+//! successful call within `min(lease, 2 s)`, and `lease_held` a renewal confirmed within one
+//! lease, both on the replica's own clock.
+//!
+//! **Self-fencing** (`MirrorBuilder::self_fence`, off by default), for jobs that must never
+//! overlap: a replica whose lease was not confirmed for `lease - margin` on its own clock
+//! cancels its unfinished tasks itself, before anyone can declare them `lost`. The trade-off: a
+//! Redis outage longer than that cancels work on every replica.
+//!
+//! **What the guarantees rest on.** Expiry and death are judged on Redis's clock only (the
+//! scripts read `TIME`); the replicas' clocks only order submissions of one id across replicas
+//! (the fence above) and time the replica's own health and self-fencing. A replica's own view of
+//! its lease is safe only if its clock does not run slower than Redis's by more than the
+//! self-fencing margin. Redis replicates asynchronously: on a failover, writes the old master
+//! acknowledged but had not yet sent to its replica are lost; the epoch then makes the
+//! forgetting visible as "not known yet" for one lease and the replicas re-sync, but a record
+//! that was terminal there may come back from the new master as it was before (a dead run's
+//! decision may be forgotten too; the run then finds its lease missing under a young epoch and
+//! goes on as alive).
 //!
 //! **Nothing lost.** Transitions wait in a bounded queue while Redis is slow or down, and are
 //! written in order when it answers. Past the bound, the mirror re-syncs from a snapshot of the
-//! registry (`Worker::tasks`), and also whenever it finds its lease gone (an expiry, or a Redis
-//! that restarted empty). A task that ended and was removed from the registry (by its retention)
-//! before such a re-sync is marked `lost` if Redis had it as unfinished: the registry no longer
-//! knows how it ended.
+//! registry (`Worker::tasks`), and also whenever a new run begins or Redis forgot the lease. A
+//! task that ended and was removed from the registry (by its retention) before such a re-sync is
+//! marked `lost` if Redis had it as unfinished: the registry no longer knows how it ended.
 //!
 //! **Retention.** Finished records expire `retain_finished_for` after they finish (default 10
 //! minutes: give it the worker's own retention); the listing is trimmed on a timer.

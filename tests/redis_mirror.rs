@@ -13,7 +13,7 @@ mod redis_support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use background_worker::{ClusterError, ClusterStatus, Progress, RedisMirror, TaskStatus, Worker};
+use background_worker::{ClusterError, ClusterJob, ClusterStatus, Progress, RedisMirror, TaskStatus, Worker};
 use redis::AsyncCommands;
 use tokio::sync::Notify;
 
@@ -138,7 +138,7 @@ async fn every_transition_reaches_redis_and_the_namespace_lists() {
     let progress = slow.progress.unwrap();
     assert_eq!((progress.done, progress.total), (Some(3), Some(10)));
     assert_eq!(progress.message.as_deref(), Some("three"));
-    assert_eq!(other.job("never-submitted").await, Ok(None));
+    assert_absent(other.job("never-submitted").await);
 
     // Paged listing, oldest first, across pages of two.
     let mut seen = Vec::new();
@@ -372,7 +372,7 @@ async fn hostile_ids_stay_in_their_own_records() {
             "{key:?}"
         );
     }
-    assert!(mirror.job("job:1:x").await.unwrap().is_none());
+    assert_absent(mirror.job("job:1:x").await);
     worker.shutdown().await;
     mirror.close(SOON).await.unwrap();
 }
@@ -525,7 +525,7 @@ async fn cancel_reaches_the_owner_by_pubsub() {
         Some(TaskStatus::Cancelled)
     );
     // Unknown everywhere; finished: returned as it is.
-    assert_eq!(caller.cancel("nope", SOON).await, Ok(None));
+    assert_absent(caller.cancel("nope", SOON).await);
     assert_eq!(
         caller.cancel("job", SOON).await.unwrap().unwrap().status,
         ClusterStatus::Cancelled
@@ -757,4 +757,66 @@ async fn a_password_in_the_url_is_used() {
         RedisMirror::builder(url.as_str()).replica("").build(),
         Err(ClusterError::InvalidConfig { .. })
     ));
+}
+
+/// No job: `None`, or, on a namespace Redis began serving less than a lease ago (as every test's
+/// fresh namespace is), "not known yet" (never a job).
+#[track_caller]
+fn assert_absent(answer: Result<Option<ClusterJob>, ClusterError>) {
+    assert!(
+        matches!(answer, Ok(None) | Err(ClusterError::NotKnownYet { .. })),
+        "{answer:?}"
+    );
+}
+
+/// Self-fencing: with Redis gone for longer than `lease - margin`, the replica cancels its
+/// unfinished tasks itself (and counts them); without the setting it does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_fencing_cancels_unfinished_tasks_once_the_lease_is_unconfirmed() {
+    let Some(mut redis) = RedisServer::start("self_fencing") else {
+        return;
+    };
+    let ns = namespace("self-fence");
+    let lease = Duration::from_millis(900);
+    let (fenced, fenced_worker) = replica_with(&redis.url(), &ns, "fenced", lease, |builder| {
+        builder.self_fence(Duration::from_millis(300))
+    });
+    let (plain, plain_worker) = replica(&redis.url(), &ns, "plain", lease);
+    for worker in [&fenced_worker, &plain_worker] {
+        worker
+            .submit_with_context("long", |ctx| async move {
+                ctx.cancelled().await;
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+    cluster_status(&fenced, "long", "running", |status| {
+        *status == ClusterStatus::Running
+    })
+    .await;
+    eventually("both leases held", SOON, || async {
+        (fenced.health().lease_held && plain.health().lease_held).then_some(())
+    })
+    .await;
+    redis.stop();
+    let stopped = Instant::now();
+    eventually("the fenced replica's task cancelled", SOON, || async {
+        (fenced_worker.get_task_status("long").await == Some(TaskStatus::Cancelled)).then_some(())
+    })
+    .await;
+    let took = stopped.elapsed();
+    // Not before `lease - margin` (600 ms) without a confirmed lease.
+    assert!(took >= Duration::from_millis(300), "fenced after {took:?}");
+    assert_eq!(fenced.health().self_fenced, 1);
+    assert!(!fenced.health().lease_held);
+    assert_eq!(
+        plain_worker.get_task_status("long").await,
+        Some(TaskStatus::Running),
+        "without self-fencing the task runs on"
+    );
+    assert_eq!(plain.health().self_fenced, 0);
+    for worker in [fenced_worker, plain_worker] {
+        worker.shutdown().await;
+    }
 }

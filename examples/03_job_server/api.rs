@@ -149,6 +149,15 @@ async fn submit_job(
 /// The `sleep` job: sleeps in steps of at most a tenth of the total, reporting progress after
 /// each, and returns early when cancelled.
 async fn sleep_job(ctx: TaskContext, ms: u64) -> anyhow::Result<()> {
+    // Every start and end of a body, for the fault tests' histories (`tests/cluster_faults.rs`).
+    struct Ended<'a>(&'a str);
+    impl Drop for Ended<'_> {
+        fn drop(&mut self) {
+            tracing::info!(job_id = %self.0, "job body ended");
+        }
+    }
+    tracing::info!(job_id = %ctx.id(), "job body started");
+    let _ended = Ended(ctx.id());
     let total = Duration::from_millis(ms);
     let step = (total / 10).clamp(Duration::from_millis(1), Duration::from_millis(500));
     let started = tokio::time::Instant::now();

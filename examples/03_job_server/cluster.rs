@@ -265,6 +265,17 @@ fn not_found(id: &str) -> Response {
 }
 
 fn unavailable(cause: &background_worker::ClusterError) -> Response {
+    if let background_worker::ClusterError::NotKnownYet { retry_after, .. } = cause {
+        // Redis began serving its current data less than a lease ago: not a 404.
+        let seconds = retry_after.as_millis().div_ceil(1000).max(1).to_string();
+        let mut response = error(StatusCode::SERVICE_UNAVAILABLE, cause.to_string());
+        if let Ok(value) = axum::http::HeaderValue::from_str(&seconds) {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, value);
+        }
+        return response;
+    }
     tracing::warn!(%cause, "cluster view unavailable");
     error(
         StatusCode::SERVICE_UNAVAILABLE,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::redis::error::ClusterError;
 use crate::redis::keys::valid_namespace;
 use crate::redis::mirror::RedisMirror;
+use crate::redis::settings::Settings;
 
 /// The default [`MirrorBuilder::namespace`].
 pub const DEFAULT_NAMESPACE: &str = "background-worker";
@@ -66,18 +67,12 @@ fn redacted(url: &str) -> String {
     }
 }
 
-/// Settings fixed at build time.
-#[derive(Debug, Clone)]
-pub(crate) struct Settings {
-    pub(crate) namespace: String,
-    pub(crate) replica: String,
-    pub(crate) lease: Duration,
-    pub(crate) retention: Duration,
-    pub(crate) queue_capacity: usize,
-    pub(crate) query_timeout: Duration,
-    pub(crate) progress_interval: Duration,
-    pub(crate) trim_interval: Duration,
-    pub(crate) listen_for_cancels: bool,
+impl RedisMirror {
+    /// A builder for a mirror on the Redis at `url`: `redis://[user][:password@]host[:port][/db]`,
+    /// or `rediss://...` for TLS (feature `redis-tls`). See [`MirrorBuilder`] for the settings.
+    pub fn builder(url: impl Into<String>) -> MirrorBuilder {
+        MirrorBuilder::new(url.into())
+    }
 }
 
 impl MirrorBuilder {
@@ -94,6 +89,7 @@ impl MirrorBuilder {
                 progress_interval: Duration::from_secs(1),
                 trim_interval: Duration::from_secs(5),
                 listen_for_cancels: true,
+                self_fence: None,
             },
         }
     }
@@ -115,7 +111,7 @@ impl MirrorBuilder {
     }
 
     /// How long the replica's lease lasts without a renewal; it is renewed every third of
-    /// that. Once it has expired (judged by Redis's clock), the replica's unfinished jobs are
+    /// that (at least every second). Once it has expired (judged by Redis's clock), the replica's unfinished jobs are
     /// reported [`Lost`](crate::ClusterStatus::Lost). Clamped to at least 300 ms. Default:
     /// [`DEFAULT_LEASE`].
     pub fn lease(mut self, lease: Duration) -> Self {
@@ -165,6 +161,37 @@ impl MirrorBuilder {
     /// heartbeat reads, a third of a lease later: for a Redis proxy without pub/sub.
     pub fn listen_for_cancels(mut self, listen: bool) -> Self {
         self.settings.listen_for_cancels = listen;
+        self
+    }
+
+    /// Self-fencing, for jobs that must never run on two replicas at once (off by default).
+    ///
+    /// With it, a replica that has not had its lease confirmed by Redis for `lease - margin` on
+    /// its own clock cancels every unfinished task of its current run itself, before any other
+    /// replica can find the run dead and report those jobs `lost` (and someone resubmits them).
+    /// The margin covers the clock drift between the replica and Redis and the time the tasks
+    /// take to stop; it is clamped to the lease.
+    ///
+    /// The trade-off: a Redis outage (or a partition from Redis) longer than `lease - margin`
+    /// then cancels work that would otherwise have finished, on every replica it reaches.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use background_worker::RedisMirror;
+    ///
+    /// # fn main() -> Result<(), background_worker::ClusterError> {
+    /// let mirror = RedisMirror::builder("redis://127.0.0.1:6379")
+    ///     .lease(Duration::from_secs(10))
+    ///     .self_fence(Duration::from_secs(3)) // cancel after 7 s without a confirmed lease
+    ///     .build()?;
+    /// # drop(mirror);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn self_fence(mut self, margin: Duration) -> Self {
+        self.settings.self_fence = Some(margin);
         self
     }
 

@@ -38,6 +38,16 @@ pub enum ClusterError {
         /// What is wrong with the record.
         reason: String,
     },
+    /// No record of the job, but Redis began serving its current data (a restart, a flush, a
+    /// failover) less than a lease ago: the replicas may not have written it again yet. Not
+    /// "not found": ask again after `retry_after`.
+    #[error("job {id:?} is not known yet: redis began serving its current data less than a lease ago (ask again in {retry_after:?})")]
+    NotKnownYet {
+        /// The job's id.
+        id: String,
+        /// When to ask again: the rest of the grace.
+        retry_after: Duration,
+    },
     /// [`RedisMirror::start`](crate::RedisMirror::start) was not called yet.
     #[error("the mirror is not started")]
     NotStarted,

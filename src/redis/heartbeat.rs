@@ -1,5 +1,6 @@
-//! The heartbeat: holds the replica's lease (renewed every third of it, judged on Redis's
-//! clock), reads the cancel requests stored for this replica (so a lost pub/sub message still
+//! The heartbeat: holds the replica's lease (renewed every third of it, at least every second,
+//! through `lease.rs`; judged on Redis's clock), self-fences when that is on and the lease was
+//! not confirmed in time, reads the cancel requests stored for this replica (so a lost pub/sub message still
 //! gets through), and samples the progress of running tasks at a bounded rate.
 
 use std::collections::HashMap;
@@ -10,16 +11,18 @@ use redis::aio::ConnectionManager;
 use tokio::time::Instant;
 
 use crate::progress::Progress;
-use crate::redis::error::ClusterError;
-use crate::redis::mirror::Inner;
-use crate::redis::query::{parse_cancel, retry};
+use crate::redis::call::retry;
+use crate::redis::cancels::apply_cancel;
+use crate::redis::lease::renew;
+use crate::redis::shared::Shared;
 use crate::redis::update::Update;
 use crate::status::TaskStatus;
 use crate::worker::Worker;
 
-pub(crate) async fn run(inner: Arc<Inner>, worker: Worker, conn: ConnectionManager) {
+pub(crate) async fn run(inner: Arc<Shared>, worker: Worker, conn: ConnectionManager) {
     let settings = &inner.settings;
-    let renew_every = settings.lease / 3;
+    let renew_every = settings.heartbeat_every();
+    let mut fenced = false;
     let mut next_renewal = Instant::now();
     let mut next_sample = Instant::now() + settings.progress_interval;
     let mut sampled: HashMap<(Arc<str>, u64), Progress> = HashMap::new();
@@ -27,9 +30,17 @@ pub(crate) async fn run(inner: Arc<Inner>, worker: Worker, conn: ConnectionManag
         let now = Instant::now();
         if now >= next_renewal {
             next_renewal = now + renew_every;
-            if renew(&inner, &conn).await {
+            if renew(&inner, &worker, &conn).await {
+                fenced = false;
                 read_cancels(&inner, &worker, &conn).await;
+            } else if !fenced {
+                fenced = self_fence(&inner, &worker);
             }
+            inner.prune_lost(|id, generation| {
+                worker
+                    .task_info(id)
+                    .is_some_and(|info| info.generation == generation)
+            });
         }
         if now >= next_sample {
             next_sample = now + settings.progress_interval;
@@ -42,63 +53,10 @@ pub(crate) async fn run(inner: Arc<Inner>, worker: Worker, conn: ConnectionManag
     }
 }
 
-/// Renews or takes the lease; returns whether it is held. A lease taken afresh after it was
-/// held once (it expired, or Redis restarted and lost it) schedules a re-sync: what Redis knew
-/// of this replica's jobs may be gone or marked lost.
-///
-/// The writer calls it too, before it writes while the lease is not held: a record must not
-/// reach Redis before its replica's lease, or readers would report it lost.
-pub(crate) async fn renew(inner: &Inner, conn: &ConnectionManager) -> bool {
-    let ever_held = inner.link.health.ever_held.load(Ordering::Acquire);
-    let health = &inner.link.health;
-    let keys = &inner.keys;
-    let lease_key = keys.lease(&inner.replica_hash);
-    let replicas = keys.replicas();
-    let field = inner.replicas_field();
-    let lease_ms = u64::try_from(inner.settings.lease.as_millis()).unwrap_or(u64::MAX);
-    let result: redis::RedisResult<i64> = retry(health, "renew the lease", || {
-        let mut conn = conn.clone();
-        let mut invocation = inner.scripts.lease.key(&lease_key);
-        invocation
-            .key(&replicas)
-            .arg(&inner.incarnation)
-            .arg(lease_ms)
-            .arg(&field)
-            .arg(&inner.settings.replica);
-        async move { invocation.invoke_async(&mut conn).await }
-    })
-    .await;
-    let held = match result {
-        Ok(1) => true,
-        Ok(0) => {
-            if ever_held {
-                tracing::warn!(replica = %inner.settings.replica, "redis mirror: the lease had expired or was lost; re-syncing");
-                inner.link.request_resync();
-            }
-            true
-        }
-        Ok(_) => {
-            health.error(
-                "take the lease",
-                &format!(
-                    "replica name {:?} is held by another process",
-                    inner.settings.replica
-                ),
-            );
-            false
-        }
-        Err(_) => false,
-    };
-    health.lease_held.store(held, Ordering::Release);
-    if held {
-        health.ever_held.store(true, Ordering::Release);
-    }
-    held
-}
-
 /// Applies the cancel requests stored for this replica run, then removes them.
-async fn read_cancels(inner: &Inner, worker: &Worker, conn: &ConnectionManager) {
-    let key = inner.keys.cancels(&inner.replica_hash, &inner.incarnation);
+async fn read_cancels(inner: &Shared, worker: &Worker, conn: &ConnectionManager) {
+    let run = inner.current_run();
+    let key = inner.keys.cancels(&inner.replica_hash, &run.incarnation);
     let requests: redis::RedisResult<HashMap<String, String>> =
         retry(&inner.link.health, "read cancel requests", || {
             let mut conn = conn.clone();
@@ -123,27 +81,51 @@ async fn read_cancels(inner: &Inner, worker: &Worker, conn: &ConnectionManager) 
     .await;
 }
 
-/// Cancels the local task named in a `<generation>:<id>` request, if that submission is still
-/// running here. The cancel (which may wait for the cancel timeout) runs in its own task.
-pub(crate) fn apply_cancel(worker: &Worker, payload: &str) {
-    let Some((generation, id)) = parse_cancel(payload) else {
-        tracing::warn!(payload, "redis mirror: ignoring a malformed cancel request");
-        return;
+/// With self-fencing on: once the lease was not confirmed for `lease - margin`, cancels every
+/// unfinished task of the current run, before anyone can find the run dead. Returns whether it
+/// did (once per outage: until the lease is confirmed again).
+fn self_fence(inner: &Shared, worker: &Worker) -> bool {
+    let Some(margin) = inner.settings.self_fence else {
+        return false;
     };
-    let Some(info) = worker.task_info(id) else { return };
-    if info.generation != generation || info.status.is_terminal() {
-        return;
+    let run = inner.current_run();
+    let health = &inner.link.health;
+    let unconfirmed = health.unconfirmed_for();
+    if !run.ever_held.load(Ordering::Acquire)
+        || unconfirmed.is_none_or(|ago| ago < inner.settings.lease.saturating_sub(margin))
+    {
+        return false;
     }
-    tracing::info!(task_id = %id, "redis mirror: cancel requested by another replica");
-    let worker = worker.clone();
-    let id = id.to_owned();
-    tokio::spawn(async move {
-        let _ = worker.cancel(&id).await;
-    });
+    let unfinished: Vec<_> = worker
+        .tasks_where(|status| !status.is_terminal())
+        .into_iter()
+        .filter(|info| info.generation >= run.from_generation)
+        .collect();
+    health
+        .self_fenced
+        .fetch_add(unfinished.len() as u64, Ordering::Relaxed);
+    tracing::warn!(
+        replica = %inner.settings.replica,
+        tasks = unfinished.len(),
+        ?unconfirmed,
+        "redis mirror: the lease was not confirmed in time; self-fencing cancels this run's unfinished tasks"
+    );
+    for info in unfinished {
+        let worker = worker.clone();
+        tokio::spawn(async move {
+            if worker
+                .task_info(&info.id)
+                .is_some_and(|now| now.generation == info.generation)
+            {
+                let _ = worker.cancel(&info.id).await;
+            }
+        });
+    }
+    true
 }
 
 /// Queues the progress of running tasks that changed since the last sample.
-fn sample_progress(inner: &Inner, worker: &Worker, sampled: &mut HashMap<(Arc<str>, u64), Progress>) {
+fn sample_progress(inner: &Shared, worker: &Worker, sampled: &mut HashMap<(Arc<str>, u64), Progress>) {
     let running = worker.tasks_where(|status| *status == TaskStatus::Running);
     let mut seen = HashMap::with_capacity(running.len());
     for info in running {
@@ -152,32 +134,9 @@ fn sample_progress(inner: &Inner, worker: &Worker, sampled: &mut HashMap<(Arc<st
         };
         let key = (Arc::<str>::from(info.id.as_str()), info.generation);
         if sampled.get(&key) != Some(&progress) {
-            inner.link.send(Update::from_info(info, false));
+            inner.link.send(Update::from_info(info));
         }
         seen.insert(key, progress);
     }
     *sampled = seen;
-}
-
-/// Gives the lease back (after the flush): the replica left cleanly.
-pub(crate) async fn release(inner: &Inner, conn: ConnectionManager) -> Result<(), ClusterError> {
-    let keys = &inner.keys;
-    let lease_key = keys.lease(&inner.replica_hash);
-    let replicas = keys.replicas();
-    let owned = keys.owned(&inner.replica_hash, &inner.incarnation);
-    let cancels = keys.cancels(&inner.replica_hash, &inner.incarnation);
-    let field = inner.replicas_field();
-    retry(&inner.link.health, "release the lease", || {
-        let mut conn = conn.clone();
-        let mut invocation = inner.scripts.release.key(&lease_key);
-        invocation
-            .key(&replicas)
-            .key(&owned)
-            .key(&cancels)
-            .arg(&inner.incarnation)
-            .arg(&field);
-        async move { invocation.invoke_async::<i64>(&mut conn).await }
-    })
-    .await?;
-    Ok(())
 }

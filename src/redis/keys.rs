@@ -49,6 +49,22 @@ impl Keys {
         }
     }
 
+    /// `{ns}:`: every key's prefix (the read script names a record's lease and dead keys with
+    /// it).
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// `{ns}:epoch`: when Redis began serving its current data (see `scripts/includes/run.lua`).
+    pub(crate) fn epoch(&self) -> String {
+        format!("{}epoch", self.prefix)
+    }
+
+    /// `{ns}:dead:<sha1(name)>:<incarnation>`: present once that run was found dead (final).
+    pub(crate) fn dead(&self, replica_hash: &str, incarnation: &str) -> String {
+        format!("{}dead:{replica_hash}:{incarnation}", self.prefix)
+    }
+
     /// `{ns}:job:<sha1(id)>`: the job's record, a hash.
     pub(crate) fn job(&self, id_hash: &str) -> String {
         format!("{}job:{id_hash}", self.prefix)

@@ -2,26 +2,26 @@
 //! started, the worker handle and the connection its background tasks share.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use tokio::sync::{mpsc, watch, Notify};
+use redis::aio::ConnectionManager;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 use crate::info::TaskInfo;
-use crate::redis::builder::{MirrorBuilder, Settings};
 use crate::redis::error::ClusterError;
-use crate::redis::health::{HealthCell, MirrorHealth};
-use crate::redis::job::ClusterJob;
-use crate::redis::keys::{digest, incarnation, Keys};
-use crate::redis::observer::{Link, MirrorObserver};
+use crate::redis::health::MirrorHealth;
+use crate::redis::job::{ClusterJob, ClusterStatus};
+use crate::redis::keys::digest;
+use crate::redis::observer::MirrorObserver;
 use crate::redis::page::{Page, PageCursor};
-use crate::redis::scripts::Scripts;
+use crate::redis::query::CancelRequest;
+use crate::redis::settings::Settings;
+use crate::redis::shared::{Link, Shared};
 use crate::redis::update::Update;
-use crate::redis::{heartbeat, listener, query, trimmer, writer};
+use crate::redis::{heartbeat, lease, listener, query, trimmer, writer};
 use crate::worker::Worker;
 
 /// How long a cancel request stays stored for its owner (a flag nobody read by then belonged
@@ -46,7 +46,7 @@ const CANCEL_POLL: Duration = Duration::from_millis(25);
 ///
 /// # Lifecycle
 ///
-/// 1. [`RedisMirror::builder`] ... [`build`](MirrorBuilder::build): check the settings.
+/// 1. [`RedisMirror::builder`] ... [`build`](crate::MirrorBuilder::build): check the settings.
 /// 2. [`observer`](RedisMirror::observer) on the worker's builder, then build the worker.
 /// 3. [`start`](RedisMirror::start) with the built worker: spawns the writer, the heartbeat
 ///    (lease, stored cancel requests, progress), the cancel listener and the trimmer.
@@ -93,22 +93,10 @@ pub struct RedisMirror {
     pub(crate) inner: Arc<Inner>,
 }
 
-/// The state behind every clone of one mirror.
+/// The handle's state: what the background tasks share, and what only the handle uses.
 pub(crate) struct Inner {
-    pub(crate) settings: Settings,
-    pub(crate) keys: Keys,
-    /// SHA-1 of the replica name: its keys and channel.
-    pub(crate) replica_hash: String,
-    /// This run of the replica: its lease's value.
-    pub(crate) incarnation: String,
-    pub(crate) client: redis::Client,
-    pub(crate) scripts: Scripts,
-    pub(crate) link: Arc<Link>,
+    pub(crate) shared: Arc<Shared>,
     receiver: Mutex<Option<mpsc::Receiver<Update>>>,
-    /// Ends every background task.
-    pub(crate) stop: CancellationToken,
-    /// `close` began: the writer flushes and finishes.
-    pub(crate) closing: AtomicBool,
     running: OnceLock<Running>,
 }
 
@@ -125,64 +113,28 @@ impl fmt::Debug for RedisMirror {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let inner = &self.inner;
         f.debug_struct("RedisMirror")
-            .field("namespace", &inner.settings.namespace)
-            .field("replica", &inner.settings.replica)
+            .field("namespace", &inner.shared.settings.namespace)
+            .field("replica", &inner.shared.settings.replica)
             .field("started", &inner.running.get().is_some())
-            .field("queue_depth", &inner.link.depth())
+            .field("queue_depth", &inner.shared.link.depth())
             .finish()
     }
 }
 
 impl Inner {
-    /// The `{ns}:replicas` field of this run.
-    pub(crate) fn replicas_field(&self) -> String {
-        format!("{}:{}", self.replica_hash, self.incarnation)
-    }
-
     pub(crate) fn running(&self) -> Result<&Running, ClusterError> {
         self.running.get().ok_or(ClusterError::NotStarted)
-    }
-
-    /// The connection settings: short timeouts so that no caller waits long on a dead Redis,
-    /// reconnection in the background with a backoff capped at one second.
-    pub(crate) fn manager_config(&self) -> ConnectionManagerConfig {
-        ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(self.settings.query_timeout))
-            .set_number_of_retries(2)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_secs(1))
     }
 }
 
 impl RedisMirror {
-    /// A builder for a mirror on the Redis at `url`: `redis://[user][:password@]host[:port][/db]`,
-    /// or `rediss://...` for TLS (feature `redis-tls`). See [`MirrorBuilder`] for the settings.
-    pub fn builder(url: impl Into<String>) -> MirrorBuilder {
-        MirrorBuilder::new(url.into())
-    }
-
     pub(crate) fn new(client: redis::Client, settings: Settings) -> Self {
         let (queue, receiver) = mpsc::channel(settings.queue_capacity);
-        let link = Arc::new(Link {
-            queue,
-            resync: Default::default(),
-            resyncing: Default::default(),
-            wake: Notify::new(),
-            health: HealthCell::new(),
-        });
+        let link = Arc::new(Link::new(queue, &settings));
         Self {
             inner: Arc::new(Inner {
-                keys: Keys::new(&settings.namespace),
-                replica_hash: digest(&settings.replica),
-                incarnation: incarnation(),
-                settings,
-                client,
-                scripts: Scripts::new(),
-                link,
+                shared: Arc::new(Shared::new(client, settings, link)),
                 receiver: Mutex::new(Some(receiver)),
-                stop: CancellationToken::new(),
-                closing: AtomicBool::new(false),
                 running: OnceLock::new(),
             }),
         }
@@ -194,20 +146,20 @@ impl RedisMirror {
     #[must_use]
     pub fn observer(&self) -> MirrorObserver {
         MirrorObserver {
-            link: Arc::clone(&self.inner.link),
+            link: Arc::clone(&self.inner.shared.link),
         }
     }
 
     /// This replica's name.
     #[must_use]
     pub fn replica(&self) -> &str {
-        &self.inner.settings.replica
+        &self.inner.shared.settings.replica
     }
 
     /// The namespace.
     #[must_use]
     pub fn namespace(&self) -> &str {
-        &self.inner.settings.namespace
+        &self.inner.shared.settings.namespace
     }
 
     /// The Redis key of the record of the job `id`: `{namespace}:job:<sha1 of id, hex>`. For
@@ -215,7 +167,7 @@ impl RedisMirror {
     /// [module docs](crate#redis-mirror).
     #[must_use]
     pub fn job_key(&self, id: &str) -> String {
-        self.inner.keys.job(&digest(id))
+        self.inner.shared.keys.job(&digest(id))
     }
 
     /// Starts mirroring `worker` (the one built with [`observer`](RedisMirror::observer)):
@@ -246,7 +198,10 @@ impl RedisMirror {
             .unwrap_or_else(PoisonError::into_inner)
             .take()
             .ok_or_else(already)?;
-        let conn = ConnectionManager::new_lazy_with_config(inner.client.clone(), inner.manager_config())?;
+        let conn = ConnectionManager::new_lazy_with_config(
+            inner.shared.client.clone(),
+            inner.shared.manager_config(),
+        )?;
         let (flushed_tx, flushed) = watch::channel(false);
         let running = Running {
             worker: worker.clone(),
@@ -259,17 +214,24 @@ impl RedisMirror {
         }
         let mut tasks = vec![
             tokio::spawn(writer::run(
-                Arc::clone(inner),
+                Arc::clone(&inner.shared),
                 worker.clone(),
                 conn.clone(),
                 receiver,
                 flushed_tx,
             )),
-            tokio::spawn(heartbeat::run(Arc::clone(inner), worker.clone(), conn.clone())),
-            tokio::spawn(trimmer::run(Arc::clone(inner), conn)),
+            tokio::spawn(heartbeat::run(
+                Arc::clone(&inner.shared),
+                worker.clone(),
+                conn.clone(),
+            )),
+            tokio::spawn(trimmer::run(Arc::clone(&inner.shared), conn)),
         ];
-        if inner.settings.listen_for_cancels {
-            tasks.push(tokio::spawn(listener::run(Arc::clone(inner), worker.clone())));
+        if inner.shared.settings.listen_for_cancels {
+            tasks.push(tokio::spawn(listener::run(
+                Arc::clone(&inner.shared),
+                worker.clone(),
+            )));
         }
         *inner
             .running()?
@@ -277,9 +239,9 @@ impl RedisMirror {
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = tasks;
         tracing::info!(
-            namespace = %inner.settings.namespace,
-            replica = %inner.settings.replica,
-            lease = ?inner.settings.lease,
+            namespace = %inner.shared.settings.namespace,
+            replica = %inner.shared.settings.replica,
+            lease = ?inner.shared.settings.lease,
             "redis mirror started"
         );
         Ok(())
@@ -294,7 +256,7 @@ impl RedisMirror {
     /// # Errors
     ///
     /// [`ClusterError::Redis`] or [`ClusterError::Timeout`] when Redis cannot answer within the
-    /// [query timeout](MirrorBuilder::query_timeout) (a connection that broke is retried);
+    /// [query timeout](crate::MirrorBuilder::query_timeout) (a connection that broke is retried);
     /// [`ClusterError::Malformed`] for a record this crate did not write;
     /// [`ClusterError::NotStarted`] before [`start`](RedisMirror::start).
     ///
@@ -303,7 +265,7 @@ impl RedisMirror {
     /// Only reads; cancel safe.
     pub async fn job(&self, id: &str) -> Result<Option<ClusterJob>, ClusterError> {
         let running = self.inner.running()?;
-        self.bounded(query::job(&self.inner, running.conn.clone(), id))
+        self.bounded(query::job(&self.inner.shared, running.conn.clone(), id))
             .await
     }
 
@@ -340,7 +302,7 @@ impl RedisMirror {
     pub async fn jobs(&self, after: Option<&PageCursor>, limit: usize) -> Result<Page, ClusterError> {
         let running = self.inner.running()?;
         self.bounded(query::page(
-            &self.inner,
+            &self.inner.shared,
             running.conn.clone(),
             after,
             limit.clamp(1, 1000),
@@ -375,7 +337,11 @@ impl RedisMirror {
         if job.status.is_terminal() {
             return Ok(Some(job));
         }
-        if job.replica == inner.settings.replica && job.incarnation == inner.incarnation {
+        let own_run = inner
+            .shared
+            .run_of(job.generation)
+            .is_some_and(|run| run.incarnation == job.incarnation);
+        if job.replica == inner.shared.settings.replica && own_run {
             let worker = &running.worker;
             return match worker.task_info(id) {
                 Some(info) if info.generation == job.generation => {
@@ -388,13 +354,19 @@ impl RedisMirror {
                 _ => Ok(Some(job)),
             };
         }
-        self.bounded(query::request_cancel(
-            inner,
-            running.conn.clone(),
-            &job,
-            CANCEL_FLAG_TTL,
-        ))
-        .await?;
+        match self
+            .bounded(query::request_cancel(
+                &inner.shared,
+                running.conn.clone(),
+                &job,
+                CANCEL_FLAG_TTL,
+            ))
+            .await?
+        {
+            CancelRequest::Stored => {}
+            CancelRequest::RunDead => return Ok(Some(job.lost())),
+            CancelRequest::Finished | CancelRequest::Changed => return self.job(id).await,
+        }
         let deadline = tokio::time::Instant::now() + wait;
         let mut last = job;
         loop {
@@ -415,17 +387,23 @@ impl RedisMirror {
     /// mirrored: for answering about local jobs without asking Redis.
     #[must_use]
     pub fn local_job(&self, info: TaskInfo) -> ClusterJob {
+        let shared = &self.inner.shared;
+        let status = if shared.is_lost(&info.id, info.generation) {
+            ClusterStatus::Lost
+        } else {
+            info.status.into()
+        };
         ClusterJob {
             id: info.id,
-            status: info.status.into(),
-            replica: self.inner.settings.replica.clone(),
+            status,
+            replica: self.inner.shared.settings.replica.clone(),
             generation: info.generation,
             submitted_at: info.submitted_at,
             started_at: info.started_at,
             finished_at: info.finished_at,
             updated_at: SystemTime::now(),
             progress: info.progress,
-            incarnation: self.inner.incarnation.clone(),
+            incarnation: shared.current_run().incarnation.clone(),
         }
     }
 
@@ -433,11 +411,11 @@ impl RedisMirror {
     /// Never waits.
     #[must_use]
     pub fn health(&self) -> MirrorHealth {
-        let link = &self.inner.link;
+        let link = &self.inner.shared.link;
         link.health.snapshot(
-            &self.inner.settings.replica,
+            &self.inner.shared.settings.replica,
             link.depth(),
-            self.inner.settings.queue_capacity,
+            self.inner.shared.settings.queue_capacity,
             link.needs_resync(),
         )
     }
@@ -462,18 +440,18 @@ impl RedisMirror {
         let Ok(running) = inner.running() else {
             return Ok(());
         };
-        if inner.stop.is_cancelled() {
+        if inner.shared.stop.is_cancelled() {
             return Ok(());
         }
         let deadline = tokio::time::Instant::now() + timeout;
-        writer::begin_close(inner);
+        writer::begin_close(&inner.shared);
         let mut flushed = running.flushed.clone();
         // (Not holding the watch's `Ref` across the awaits below, or this future is not `Send`.)
         let flushed = matches!(
             tokio::time::timeout_at(deadline, flushed.wait_for(|done| *done)).await,
             Ok(Ok(_))
         );
-        inner.stop.cancel();
+        inner.shared.stop.cancel();
         let tasks = std::mem::take(&mut *running.tasks.lock().unwrap_or_else(PoisonError::into_inner));
         for task in tasks {
             if tokio::time::timeout_at(deadline, async { task.await.ok() })
@@ -484,16 +462,21 @@ impl RedisMirror {
             }
         }
         if !flushed {
-            let unwritten = inner.link.depth();
+            let unwritten = inner.shared.link.depth();
             tracing::warn!(unwritten, ?timeout, "redis mirror closed without flushing");
             return Err(ClusterError::Unflushed { timeout, unwritten });
         }
         let released =
-            tokio::time::timeout_at(deadline, heartbeat::release(inner, running.conn.clone())).await;
-        inner.link.health.lease_held.store(false, Ordering::Relaxed);
+            tokio::time::timeout_at(deadline, lease::release(&inner.shared, running.conn.clone())).await;
+        inner
+            .shared
+            .link
+            .health
+            .lease_held
+            .store(false, Ordering::Relaxed);
         match released {
             Ok(Ok(())) => {
-                tracing::info!(replica = %inner.settings.replica, "redis mirror flushed, lease released");
+                tracing::info!(replica = %inner.shared.settings.replica, "redis mirror flushed, lease released");
                 Ok(())
             }
             Ok(Err(error)) => Err(error),
@@ -505,7 +488,7 @@ impl RedisMirror {
         &self,
         query: impl std::future::Future<Output = Result<T, ClusterError>>,
     ) -> Result<T, ClusterError> {
-        let timeout = self.inner.settings.query_timeout;
+        let timeout = self.inner.shared.settings.query_timeout;
         match tokio::time::timeout(timeout, query).await {
             Ok(result) => result,
             Err(_) => Err(ClusterError::Timeout { timeout }),

@@ -3,11 +3,18 @@
 //! [`Worker::tasks`](crate::Worker::tasks), [`Worker::cancel`](crate::Worker::cancel)); the core
 //! never imports it.
 //!
-//! Tasks, each in its own file: the observer (`observer.rs`) queues; the writer (`writer.rs`)
-//! writes; the heartbeat (`heartbeat.rs`) holds the lease, reads stored cancels and samples
-//! progress; the listener (`listener.rs`) takes cancels from pub/sub; the trimmer
-//! (`trimmer.rs`) bounds the index and marks dead replicas' jobs lost. The Lua scripts and
-//! their fences are in `scripts.rs`, the key layout in `keys.rs`.
+//! Layers, imports running downwards only (the core's `worker` → `run` → `shared` → `registry`):
+//! 1. the handle: [`RedisMirror`] (`mirror.rs`), its builder (`builder.rs`) and the observer
+//!    (`observer.rs`), which only queues;
+//! 2. the background tasks, each in its own file: the writer (`writer.rs`) writes; the
+//!    heartbeat (`heartbeat.rs`) holds the lease, reads stored cancels and samples progress;
+//!    the listener (`listener.rs`) takes cancels from pub/sub; the trimmer (`trimmer.rs`)
+//!    bounds the index and marks dead runs' jobs lost; beside them the cluster queries
+//!    (`query.rs`), the lease calls (`lease.rs`) and the cancel requests (`cancels.rs`);
+//! 3. their shared state (`shared.rs`: settings, keys, scripts, the link with the observer)
+//!    and one Redis call as the mirror makes it (`call.rs`);
+//! 4. the data (`job.rs`, `update.rs`, `page.rs`, `health.rs`, `error.rs`, `settings.rs`), the
+//!    key layout (`keys.rs`) and the Lua scripts (`scripts.rs`, one file each in `scripts/`).
 //!
 //! Invariants:
 //! - Only the writer writes task states, and only through the fenced `WRITE` script.
@@ -15,21 +22,31 @@
 //! - Every key of a namespace starts with the hash tag `{ns}`; ids and replica names enter
 //!   keys only as SHA-1 hex.
 
+// The handle and its public parts.
 mod builder;
-mod error;
-mod health;
-mod heartbeat;
-mod job;
-mod keys;
-mod listener;
 mod mirror;
 mod observer;
-mod page;
+// The background tasks and the queries, with the pieces they share.
+mod cancels;
+mod heartbeat;
+mod lease;
+mod listener;
 mod query;
-mod scripts;
+mod runs;
 mod trimmer;
-mod update;
 mod writer;
+// Their shared state.
+mod call;
+mod shared;
+// The data, the key layout and the scripts.
+mod error;
+mod health;
+mod job;
+mod keys;
+mod page;
+mod scripts;
+mod settings;
+mod update;
 
 pub use builder::{
     MirrorBuilder, DEFAULT_LEASE, DEFAULT_NAMESPACE, DEFAULT_QUEUE_CAPACITY, DEFAULT_RETENTION,

@@ -3,56 +3,17 @@
 //! but the command that hit the break still fails).
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
-use redis::{RedisError, RedisResult};
+use redis::{RedisError, Value};
 
+use crate::redis::call::retry;
 use crate::redis::error::ClusterError;
-use crate::redis::health::HealthCell;
 use crate::redis::job::ClusterJob;
 use crate::redis::keys::digest;
-use crate::redis::mirror::Inner;
 use crate::redis::page::{Page, PageCursor};
-
-/// Whether `error` is about the connection (worth a retry, and a sign of trouble for health),
-/// rather than about the command.
-pub(crate) fn is_connection(error: &RedisError) -> bool {
-    error.is_io_error()
-        || error.is_timeout()
-        || error.is_connection_dropped()
-        || error.is_unrecoverable_error()
-}
-
-/// Runs `command` and retries it twice if the connection broke, noting the outcome in `health`.
-pub(crate) async fn retry<T, F, Fut>(health: &HealthCell, what: &str, mut command: F) -> RedisResult<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = RedisResult<T>>,
-{
-    let mut attempt = 0;
-    loop {
-        match command().await {
-            Ok(value) => {
-                health.ok();
-                return Ok(value);
-            }
-            Err(error) if is_connection(&error) => {
-                if attempt == 2 {
-                    health.error(what, &error);
-                    return Err(error);
-                }
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
-            }
-            Err(error) => {
-                health.ok();
-                return Err(error);
-            }
-        }
-    }
-}
+use crate::redis::shared::Shared;
 
 /// A record that is not a hash, or whose fields are not text, is malformed, not a failure.
 fn record_error(id: &str, error: RedisError) -> ClusterError {
@@ -66,41 +27,66 @@ fn record_error(id: &str, error: RedisError) -> ClusterError {
     }
 }
 
+/// The job `id` through the `READ` script: an unfinished record of a dead run is `lost`; a
+/// missing record while Redis's epoch is young is [`ClusterError::NotKnownYet`].
 pub(crate) async fn job(
-    inner: &Inner,
+    inner: &Shared,
     conn: ConnectionManager,
     id: &str,
 ) -> Result<Option<ClusterJob>, ClusterError> {
     let key = inner.keys.job(&digest(id));
-    let fields: HashMap<String, Vec<u8>> = retry(&inner.link.health, "read a job", || {
+    let epoch = inner.keys.epoch();
+    let reply: Vec<Value> = retry(&inner.link.health, "read a job", || {
         let mut conn = conn.clone();
-        let key = key.clone();
-        async move { redis::cmd("HGETALL").arg(key).query_async(&mut conn).await }
+        let mut invocation = inner.scripts.read.key(&key);
+        invocation
+            .key(&epoch)
+            .arg(inner.keys.prefix())
+            .arg(inner.settings.lease_ms());
+        async move { invocation.invoke_async(&mut conn).await }
     })
     .await
     .map_err(|error| record_error(id, error))?;
-    let Some(job) = ClusterJob::parse(id, fields)? else {
-        return Ok(None);
+    let malformed = || ClusterError::Malformed {
+        id: id.to_owned(),
+        reason: "the read script answered an unexpected shape".to_owned(),
     };
-    if job.status.is_terminal() {
-        return Ok(Some(job));
+    let code = match reply.first() {
+        Some(Value::Int(code)) => *code,
+        _ => return Err(malformed()),
+    };
+    match code {
+        0 => Ok(None),
+        -1 => {
+            let ms = match reply.get(1) {
+                Some(Value::Int(ms)) => u64::try_from(*ms).unwrap_or(0),
+                _ => 0,
+            };
+            Err(ClusterError::NotKnownYet {
+                id: id.to_owned(),
+                retry_after: Duration::from_millis(ms.max(1)),
+            })
+        }
+        1 | 2 => {
+            let mut fields = HashMap::with_capacity(reply.len() / 2);
+            for pair in reply[1..].chunks_exact(2) {
+                match (&pair[0], &pair[1]) {
+                    (Value::BulkString(name), Value::BulkString(value)) => {
+                        let name = String::from_utf8(name.clone()).map_err(|_| malformed())?;
+                        fields.insert(name, value.clone());
+                    }
+                    _ => return Err(malformed()),
+                }
+            }
+            let job = ClusterJob::parse(id, fields)?;
+            Ok(if code == 2 { job.map(ClusterJob::lost) } else { job })
+        }
+        _ => Err(malformed()),
     }
-    let lease_key = inner.keys.lease(&digest(&job.replica));
-    let lease: Option<String> = retry(&inner.link.health, "read a lease", || {
-        let mut conn = conn.clone();
-        let key = lease_key.clone();
-        async move { redis::cmd("GET").arg(key).query_async(&mut conn).await }
-    })
-    .await?;
-    Ok(Some(if lease.as_deref() == Some(job.incarnation.as_str()) {
-        job
-    } else {
-        job.lost()
-    }))
 }
 
 pub(crate) async fn page(
-    inner: &Inner,
+    inner: &Shared,
     conn: ConnectionManager,
     after: Option<&PageCursor>,
     limit: usize,
@@ -161,23 +147,36 @@ pub(crate) async fn page(
         .into_iter()
         .collect();
     if !owners.is_empty() {
-        let leases: Vec<Option<String>> = retry(health, "read leases", || {
+        let epoch = inner.keys.epoch();
+        let lease_ms = inner.settings.lease_ms();
+        let verdicts: Vec<i64> = retry(health, "judge replica runs", || {
             let mut conn = conn.clone();
             let mut pipe = redis::pipe();
-            for (replica, _) in &owners {
-                pipe.cmd("GET").arg(inner.keys.lease(&digest(replica)));
+            pipe.load_script(&inner.scripts.judge).ignore();
+            for (replica, incarnation) in &owners {
+                let replica_hash = digest(replica);
+                pipe.invoke_script(
+                    inner
+                        .scripts
+                        .judge
+                        .key(inner.keys.lease(&replica_hash))
+                        .key(inner.keys.dead(&replica_hash, incarnation))
+                        .key(&epoch)
+                        .arg(incarnation)
+                        .arg(lease_ms),
+                );
             }
             async move { pipe.query_async(&mut conn).await }
         })
         .await?;
-        let alive: HashSet<&(String, String)> = owners
+        let dead: HashSet<&(String, String)> = owners
             .iter()
-            .zip(&leases)
-            .filter(|((_, incarnation), lease)| lease.as_deref() == Some(incarnation.as_str()))
+            .zip(&verdicts)
+            .filter(|(_, verdict)| **verdict == 1)
             .map(|(owner, _)| owner)
             .collect();
         for job in &mut jobs {
-            if !job.status.is_terminal() && !alive.contains(&(job.replica.clone(), job.incarnation.clone())) {
+            if !job.status.is_terminal() && dead.contains(&(job.replica.clone(), job.incarnation.clone())) {
                 *job = job.clone().lost();
             }
         }
@@ -189,31 +188,53 @@ pub(crate) async fn page(
     Ok(Page { jobs, next })
 }
 
-/// Stores a cancel request for the job's owner and publishes it on the owner's channel.
+/// What became of a cancel request for another run's job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CancelRequest {
+    /// Stored and published for the owner.
+    Stored,
+    /// The owner's run is dead: the job is lost, and can never end `completed` or `failed`.
+    RunDead,
+    /// The job is already terminal or lost.
+    Finished,
+    /// The record is not that submission any more.
+    Changed,
+}
+
+/// Asks the owner run of `job` to cancel it, through the `CANCEL` script: stored and published
+/// while that run is alive; never stored for a dead run (its job is lost).
 pub(crate) async fn request_cancel(
-    inner: &Inner,
+    inner: &Shared,
     conn: ConnectionManager,
     job: &ClusterJob,
     ttl: Duration,
-) -> Result<(), ClusterError> {
-    let key = inner.keys.cancels(&digest(&job.replica), &job.incarnation);
-    let payload = format!("{}:{}", job.generation, job.id);
+) -> Result<CancelRequest, ClusterError> {
+    let keys = &inner.keys;
+    let replica_hash = digest(&job.replica);
     let member = digest(&job.id);
     let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
-    retry(&inner.link.health, "request a cancel", || {
+    let code: i64 = retry(&inner.link.health, "request a cancel", || {
         let mut conn = conn.clone();
-        let mut pipe = redis::pipe();
-        pipe.cmd("HSET").arg(&key).arg(&member).arg(&payload).ignore();
-        pipe.cmd("PEXPIRE").arg(&key).arg(ttl_ms).ignore();
-        pipe.cmd("PUBLISH").arg(&key).arg(&payload).ignore();
-        async move { pipe.query_async::<()>(&mut conn).await }
+        let mut invocation = inner.scripts.cancel.key(keys.job(&member));
+        invocation
+            .key(keys.lease(&replica_hash))
+            .key(keys.dead(&replica_hash, &job.incarnation))
+            .key(keys.epoch())
+            .key(keys.cancels(&replica_hash, &job.incarnation))
+            .arg(&job.id)
+            .arg(&member)
+            .arg(&job.replica)
+            .arg(&job.incarnation)
+            .arg(job.generation)
+            .arg(ttl_ms)
+            .arg(inner.settings.lease_ms());
+        async move { invocation.invoke_async(&mut conn).await }
     })
     .await?;
-    Ok(())
-}
-
-/// `<generation>:<id>` from a cancel request.
-pub(crate) fn parse_cancel(payload: &str) -> Option<(u64, &str)> {
-    let (generation, id) = payload.split_once(':')?;
-    Some((generation.parse().ok()?, id))
+    Ok(match code {
+        1 => CancelRequest::Stored,
+        2 => CancelRequest::RunDead,
+        3 => CancelRequest::Finished,
+        _ => CancelRequest::Changed,
+    })
 }

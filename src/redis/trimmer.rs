@@ -1,22 +1,22 @@
 //! The trimmer, on a timer (not only when jobs finish): drops index entries of finished jobs
-//! whose records expired, and marks the unfinished jobs of replica runs whose lease is gone as
-//! `lost` (any replica may do it; the script checks the lease itself, so a race with a replica
-//! coming back, or with another trimmer, is harmless).
+//! whose records expired, and writes `lost` into the unfinished records of dead replica runs
+//! (any replica may do it; the scripts judge the run themselves, and that judgement is final,
+//! so a race with a replica coming back, or with another trimmer, is harmless).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use redis::aio::ConnectionManager;
 
-use crate::redis::mirror::Inner;
-use crate::redis::query::retry;
+use crate::redis::call::retry;
+use crate::redis::shared::Shared;
 
 /// Index entries looked at per pipeline.
 const BATCH: usize = 500;
 /// Pipelines per tick at most, so one tick stays short; the next tick goes on.
 const MAX_BATCHES: usize = 40;
 
-pub(crate) async fn run(inner: Arc<Inner>, conn: ConnectionManager) {
+pub(crate) async fn run(inner: Arc<Shared>, conn: ConnectionManager) {
     let mut tick = tokio::time::interval(inner.settings.trim_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -35,7 +35,7 @@ pub(crate) async fn run(inner: Arc<Inner>, conn: ConnectionManager) {
 }
 
 /// Drops the index entries of finished jobs whose records expired. Returns how many.
-pub(crate) async fn trim(inner: &Inner, conn: &ConnectionManager) -> redis::RedisResult<usize> {
+pub(crate) async fn trim(inner: &Shared, conn: &ConnectionManager) -> redis::RedisResult<usize> {
     let health = &inner.link.health;
     let keys = &inner.keys;
     let (index, expiry) = (keys.index(), keys.expiry());
@@ -89,7 +89,7 @@ pub(crate) async fn trim(inner: &Inner, conn: &ConnectionManager) -> redis::Redi
 }
 
 /// Marks the unfinished jobs of dead replica runs `lost`, then forgets those runs.
-pub(crate) async fn sweep(inner: &Inner, conn: &ConnectionManager) -> redis::RedisResult<usize> {
+pub(crate) async fn sweep(inner: &Shared, conn: &ConnectionManager) -> redis::RedisResult<usize> {
     let health = &inner.link.health;
     let keys = &inner.keys;
     let runs: HashMap<String, String> = retry(health, "list replicas", || {
@@ -105,13 +105,21 @@ pub(crate) async fn sweep(inner: &Inner, conn: &ConnectionManager) -> redis::Red
             continue;
         };
         let lease_key = keys.lease(replica_hash);
-        let lease: Option<String> = retry(health, "read a lease", || {
+        let dead_key = keys.dead(replica_hash, incarnation);
+        let epoch = keys.epoch();
+        let lease_ms = inner.settings.lease_ms();
+        let dead: i64 = retry(health, "judge a replica run", || {
             let mut conn = conn.clone();
-            let key = lease_key.clone();
-            async move { redis::cmd("GET").arg(key).query_async(&mut conn).await }
+            let mut invocation = inner.scripts.judge.key(&lease_key);
+            invocation
+                .key(&dead_key)
+                .key(&epoch)
+                .arg(incarnation)
+                .arg(lease_ms);
+            async move { invocation.invoke_async(&mut conn).await }
         })
         .await?;
-        if lease.as_deref() == Some(incarnation) {
+        if dead == 0 {
             continue;
         }
         let owned = keys.owned(replica_hash, incarnation);
@@ -139,11 +147,14 @@ pub(crate) async fn sweep(inner: &Inner, conn: &ConnectionManager) -> redis::Red
                             .key(&lease_key)
                             .key(keys.expiry())
                             .key(&owned)
+                            .key(&dead_key)
+                            .key(&epoch)
                             .arg(&name)
                             .arg(incarnation)
                             .arg(retention_ms)
                             .arg(member)
-                            .arg("0"),
+                            .arg("0")
+                            .arg(lease_ms),
                     );
                 }
                 async move { pipe.query_async(&mut conn).await }
@@ -166,8 +177,11 @@ pub(crate) async fn sweep(inner: &Inner, conn: &ConnectionManager) -> redis::Red
                 .key(keys.replicas())
                 .key(&owned)
                 .key(keys.cancels(replica_hash, incarnation))
+                .key(&dead_key)
+                .key(&epoch)
                 .arg(incarnation)
-                .arg(&field);
+                .arg(&field)
+                .arg(lease_ms);
             async move { invocation.invoke_async(&mut conn).await }
         })
         .await?;

@@ -21,8 +21,6 @@ pub(crate) struct Update {
     pub(crate) finished_ms: Option<u64>,
     /// `Some` to write the progress fields (replacing the stored ones).
     pub(crate) progress: Option<Progress>,
-    /// From a re-sync: may turn the owner's `lost` record back to `running`.
-    pub(crate) reclaim: bool,
 }
 
 impl Update {
@@ -42,12 +40,11 @@ impl Update {
             submitted_ms: unix_ms(transition.submitted_at),
             started_ms,
             progress: None,
-            reclaim: false,
         }
     }
 
     /// From a snapshot of the registry (a re-sync, or a progress sample).
-    pub(crate) fn from_info(info: TaskInfo, reclaim: bool) -> Self {
+    pub(crate) fn from_info(info: TaskInfo) -> Self {
         Self {
             id: Arc::from(info.id),
             generation: info.generation,
@@ -56,7 +53,6 @@ impl Update {
             started_ms: info.started_at.map(unix_ms),
             finished_ms: info.finished_at.map(unix_ms),
             progress: info.progress,
-            reclaim,
         }
     }
 
@@ -70,7 +66,6 @@ impl Update {
         if later.progress.is_some() {
             self.progress = later.progress;
         }
-        self.reclaim |= later.reclaim;
     }
 }
 
@@ -104,7 +99,6 @@ mod tests {
             started_ms: None,
             finished_ms: None,
             progress: None,
-            reclaim: false,
         }
     }
 

@@ -10,29 +10,34 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
+use redis::Value;
 use tokio::sync::{mpsc, watch};
 
+use crate::redis::call::{bounded, is_connection};
 use crate::redis::job::ClusterStatus;
 use crate::redis::keys::digest;
-use crate::redis::mirror::Inner;
-use crate::redis::query::is_connection;
+use crate::redis::lease::renew;
+use crate::redis::runs::died;
+use crate::redis::shared::{Run, Shared};
 use crate::redis::update::{coalesce, Update};
 use crate::status::TaskStatus;
 use crate::worker::Worker;
 
 /// Updates per pipeline.
 const BATCH: usize = 512;
+/// Updates per call of the `WRITE` script (its keys and arguments grow with it).
+const PER_SCRIPT: usize = 64;
 /// The longest pause between two attempts at a batch.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Asks the writer to flush and finish.
-pub(crate) fn begin_close(inner: &Inner) {
+pub(crate) fn begin_close(inner: &Shared) {
     inner.closing.store(true, Ordering::Release);
     inner.link.wake.notify_one();
 }
 
 pub(crate) async fn run(
-    inner: Arc<Inner>,
+    inner: Arc<Shared>,
     worker: Worker,
     conn: ConnectionManager,
     mut queue: mpsc::Receiver<Update>,
@@ -96,7 +101,7 @@ pub(crate) async fn run(
 /// marked lost rather than left pending forever. (Nothing else is written meanwhile: the
 /// writer is the only one, so every such record was written before the snapshot was taken.)
 /// `false` if the mirror stopped meanwhile.
-async fn resync(inner: &Inner, worker: &Worker, conn: &ConnectionManager, queued: Vec<Update>) -> bool {
+async fn resync(inner: &Shared, worker: &Worker, conn: &ConnectionManager, queued: Vec<Update>) -> bool {
     let snapshot = worker.tasks();
     tracing::info!(
         tasks = snapshot.len(),
@@ -115,7 +120,7 @@ async fn resync(inner: &Inner, worker: &Worker, conn: &ConnectionManager, queued
         .collect();
     drop(submissions);
     let mut updates = coalesce(ended);
-    updates.extend(snapshot.into_iter().map(|info| Update::from_info(info, true)));
+    updates.extend(snapshot.into_iter().map(Update::from_info));
     while !updates.is_empty() {
         let rest = updates.split_off(updates.len().min(BATCH));
         if !write(inner, worker, conn, updates).await {
@@ -138,12 +143,13 @@ async fn resync(inner: &Inner, worker: &Worker, conn: &ConnectionManager, queued
 
 /// Marks lost the unfinished records this run owns whose tasks are not in `known`.
 async fn reconcile(
-    inner: &Inner,
+    inner: &Shared,
     conn: &ConnectionManager,
     known: &HashSet<String>,
 ) -> redis::RedisResult<()> {
     let keys = &inner.keys;
-    let owned = keys.owned(&inner.replica_hash, &inner.incarnation);
+    let run = inner.current_run();
+    let owned = keys.owned(&inner.replica_hash, &run.incarnation);
     let mut conn = conn.clone();
     let members: Vec<String> = redis::cmd("SMEMBERS").arg(&owned).query_async(&mut conn).await?;
     let gone: Vec<&String> = members.iter().filter(|member| !known.contains(*member)).collect();
@@ -160,11 +166,14 @@ async fn reconcile(
                     .key(keys.lease(&inner.replica_hash))
                     .key(keys.expiry())
                     .key(&owned)
+                    .key(keys.dead(&inner.replica_hash, &run.incarnation))
+                    .key(keys.epoch())
                     .arg(&inner.settings.replica)
-                    .arg(&inner.incarnation)
+                    .arg(&run.incarnation)
                     .arg(retention_ms)
                     .arg(*member)
-                    .arg("1"),
+                    .arg("1")
+                    .arg(inner.settings.lease_ms()),
             );
         }
         pipe.query_async::<()>(&mut conn).await?;
@@ -179,8 +188,10 @@ async fn reconcile(
 }
 
 /// Writes `updates` in one pipeline, retrying until Redis takes them. `false` if the mirror
-/// stopped first.
-async fn write(inner: &Inner, worker: &Worker, conn: &ConnectionManager, mut updates: Vec<Update>) -> bool {
+/// stopped first. Nothing is written before the current run holds its lease (a record must not
+/// reach Redis before its run's lease: the script would find that run dead), and nothing of a
+/// dead run's submissions is written at all.
+async fn write(inner: &Shared, worker: &Worker, conn: &ConnectionManager, mut updates: Vec<Update>) -> bool {
     // Bring each update up to date with the registry: a terminal one takes the final progress
     // (a transition carries none); an unfinished one whose task has finished since becomes
     // that final state (so a record that expired meanwhile is not brought back unfinished);
@@ -201,35 +212,52 @@ async fn write(inner: &Inner, worker: &Worker, conn: &ConnectionManager, mut upd
                 if info.status.is_terminal()
                     || (update.status.stage() == 0 && info.status == TaskStatus::Running)
                 {
-                    *update = Update::from_info(info, update.reclaim);
+                    *update = Update::from_info(info);
                 }
                 true
             }
             None => update.status.stage() == 3,
         }
     });
-    if updates.is_empty() {
-        return true;
-    }
-    let pipe = pipeline(inner, &updates);
     let health = &inner.link.health;
     let mut backoff = Duration::from_millis(50);
     loop {
-        let mut conn = conn.clone();
-        if !health.lease_held.load(Ordering::Acquire) {
-            crate::redis::heartbeat::renew(inner, &conn).await;
+        // A dead run's submissions are lost: never written again.
+        updates.retain(|update| inner.run_of(update.generation).is_some());
+        if updates.is_empty() {
+            return true;
         }
-        match pipe.query_async::<Vec<i64>>(&mut conn).await {
-            Ok(results) => {
-                health.ok();
-                let written = results.iter().filter(|&&result| result == 1).count() as u64;
-                let fenced = results.len() as u64 - written;
-                health.written.fetch_add(written, Ordering::Relaxed);
-                health.fenced.fetch_add(fenced, Ordering::Relaxed);
-                return true;
+        let run = inner.current_run();
+        let held = (run.ever_held.load(Ordering::Acquire) && health.lease_fresh())
+            || renew(inner, worker, conn).await;
+        if held && Arc::ptr_eq(&run, &inner.current_run()) {
+            let pipe = pipeline(inner, &run, &updates);
+            let mut conn = conn.clone();
+            match bounded(
+                inner.settings.query_timeout,
+                pipe.query_async::<Vec<Value>>(&mut conn),
+            )
+            .await
+            {
+                Ok(results) => {
+                    // One array of codes per script call (however the client nests them).
+                    let results = codes(results);
+                    health.ok();
+                    let written = results.iter().filter(|&&result| result == 1).count() as u64;
+                    let fenced = results.len() as u64 - written;
+                    health.written.fetch_add(written, Ordering::Relaxed);
+                    health.fenced.fetch_add(fenced, Ordering::Relaxed);
+                    if results.contains(&-3) {
+                        // The run was found dead meanwhile (its lease lapsed).
+                        died(inner, worker, &conn, &run).await;
+                    }
+                    return true;
+                }
+                Err(error) if is_connection(&error) => health.error("write task states", &error),
+                Err(error) => health.error("write task states (redis refused the batch)", &error),
             }
-            Err(error) if is_connection(&error) => health.error("write task states", &error),
-            Err(error) => health.error("write task states (redis refused the batch)", &error),
+        } else if !Arc::ptr_eq(&run, &inner.current_run()) {
+            continue; // a new run began: its updates go out under it
         }
         tokio::select! {
             () = tokio::time::sleep(backoff) => {}
@@ -239,60 +267,81 @@ async fn write(inner: &Inner, worker: &Worker, conn: &ConnectionManager, mut upd
     }
 }
 
-/// One `EVALSHA` of the `WRITE` script per update, after a `SCRIPT LOAD` of it (a few KiB per
+/// The codes of the `WRITE` calls of a pipeline, in order.
+fn codes(values: Vec<Value>) -> Vec<i64> {
+    let mut out = Vec::new();
+    for value in values {
+        match value {
+            Value::Int(code) => out.push(code),
+            Value::Array(items) => out.extend(codes(items)),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// One `EVALSHA` of the `WRITE` script per [`PER_SCRIPT`] updates, after a `SCRIPT LOAD` of it (a few KiB per
 /// batch, and no `NOSCRIPT` after Redis restarted).
-fn pipeline(inner: &Inner, updates: &[Update]) -> redis::Pipeline {
+fn pipeline(inner: &Shared, run: &Run, updates: &[Update]) -> redis::Pipeline {
     let keys = &inner.keys;
     let settings = &inner.settings;
-    let index = keys.index();
-    let expiry = keys.expiry();
-    let owned = keys.owned(&inner.replica_hash, &inner.incarnation);
+    let lease_ms = settings.lease_ms();
     let retention_ms = u64::try_from(settings.retention.as_millis()).unwrap_or(u64::MAX);
     let sha = inner.scripts.write.get_hash();
     let optional = |value: Option<u64>| value.map_or_else(String::new, |value| value.to_string());
     let mut pipe = redis::pipe();
     pipe.load_script(&inner.scripts.write).ignore();
-    for update in updates {
-        let member = digest(&update.id);
-        let message = match &update.status {
-            ClusterStatus::Failed(message) => message.as_str(),
-            _ => "",
-        };
-        let progress = update.progress.as_ref();
-        pipe.cmd("EVALSHA")
+    for chunk in updates.chunks(PER_SCRIPT) {
+        let members: Vec<String> = chunk.iter().map(|update| digest(&update.id)).collect();
+        let command = pipe.cmd("EVALSHA");
+        command
             .arg(sha)
-            .arg(4)
-            .arg(keys.job(&member))
-            .arg(&index)
-            .arg(&expiry)
-            .arg(&owned)
-            .arg(&*update.id)
-            .arg(&member)
+            .arg(6 + chunk.len())
+            .arg(keys.index())
+            .arg(keys.expiry())
+            .arg(keys.owned(&inner.replica_hash, &run.incarnation))
+            .arg(keys.lease(&inner.replica_hash))
+            .arg(keys.dead(&inner.replica_hash, &run.incarnation))
+            .arg(keys.epoch());
+        for member in &members {
+            command.arg(keys.job(member));
+        }
+        command
             .arg(&settings.replica)
-            .arg(&inner.incarnation)
-            .arg(update.generation)
-            .arg(update.submitted_ms)
-            .arg(update.status.stage())
-            .arg(update.status.name())
-            .arg(message)
-            .arg(optional(update.started_ms))
-            .arg(optional(update.finished_ms))
+            .arg(&run.incarnation)
             .arg(retention_ms)
-            .arg(if progress.is_some() { "1" } else { "0" })
-            .arg(
-                progress
-                    .and_then(|p| p.fraction)
-                    .map_or_else(String::new, |f| f.to_string()),
-            )
-            .arg(optional(progress.and_then(|p| p.done)))
-            .arg(optional(progress.and_then(|p| p.total)))
-            .arg(progress.and_then(|p| p.message.as_deref()).unwrap_or(""))
-            .arg(if progress.is_some_and(|p| p.message.is_some()) {
-                "1"
-            } else {
-                "0"
-            })
-            .arg(if update.reclaim { "1" } else { "0" });
+            .arg(lease_ms);
+        for (update, member) in chunk.iter().zip(&members) {
+            let message = match &update.status {
+                ClusterStatus::Failed(message) => message.as_str(),
+                _ => "",
+            };
+            let progress = update.progress.as_ref();
+            command
+                .arg(&*update.id)
+                .arg(member)
+                .arg(update.generation)
+                .arg(update.submitted_ms)
+                .arg(update.status.stage())
+                .arg(update.status.name())
+                .arg(message)
+                .arg(optional(update.started_ms))
+                .arg(optional(update.finished_ms))
+                .arg(if progress.is_some() { "1" } else { "0" })
+                .arg(
+                    progress
+                        .and_then(|p| p.fraction)
+                        .map_or_else(String::new, |f| f.to_string()),
+                )
+                .arg(optional(progress.and_then(|p| p.done)))
+                .arg(optional(progress.and_then(|p| p.total)))
+                .arg(progress.and_then(|p| p.message.as_deref()).unwrap_or(""))
+                .arg(if progress.is_some_and(|p| p.message.is_some()) {
+                    "1"
+                } else {
+                    "0"
+                });
+        }
     }
     pipe
 }

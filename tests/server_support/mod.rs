@@ -218,6 +218,8 @@ fn is_stale(binary: &Path) -> bool {
         root.join("examples").join(EXAMPLE),
         root.join("src"),
         root.join("src").join("redis"),
+        root.join("src").join("redis").join("scripts"),
+        root.join("src").join("redis").join("scripts").join("includes"),
     ];
     dirs.iter()
         .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten().flatten())

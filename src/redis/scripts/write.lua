@@ -1,0 +1,94 @@
+-- write: writes a batch of one run's submission states, each into its record if the fence lets
+-- it through.
+--
+-- KEYS[1] index    {ns}:jobs, every job by submission time
+-- KEYS[2] expiry   {ns}:expiry, finished jobs by their record's expiry
+-- KEYS[3] owned    {ns}:owned:<sha1(replica)>:<run>, the run's unfinished jobs
+-- KEYS[4] lease    {ns}:lease:<sha1(replica)>
+-- KEYS[5] dead     {ns}:dead:<sha1(replica)>:<run>
+-- KEYS[6] epoch    {ns}:epoch
+-- KEYS[6 + i] job  {ns}:job:<sha1(id)>, the record (a hash) of the batch's i-th update
+-- ARGV[1] replica name   ARGV[2] run (incarnation)   ARGV[3] retention ms
+-- ARGV[4] the writer's lease ms (the epoch's grace)
+-- Then 15 per update, from ARGV[5 + 15 * (i - 1)]:
+--   +0 id   +1 member (sha1 of the id)   +2 generation   +3 submitted ms (replica clock)
+--   +4 stage (0 pending, 1 running, 2 lost, 3 terminal)   +5 status name   +6 failure message
+--   +7 started ms or ''   +8 finished ms or ''   +9 '1': write the progress fields
+--   +10 fraction or ''    +11 done or ''         +12 total or ''   +13 progress message
+--   +14 '1': the progress has a message
+--
+-- The rules. A dead run (includes/run.lua) writes nothing, ever. Then the fence, checked for each
+-- update against its stored record:
+-- - same owner run and generation: only a later stage is written (a terminal or `lost` record
+--   never goes back), except a repeated `running` (progress);
+-- - same owner run, another generation: the higher generation wins;
+-- - another owner run: the later submission wins, by submission time, then replica name, then
+--   run. A record never returns to an older submission.
+--
+-- Returns one code per update: 1 (written), 0 (refused as stale), -2 (the record holds another
+-- id: a hash collision, refused) or -3 (refused: the writer's run is dead; then all are -3).
+local index, expiry, owned = KEYS[1], KEYS[2], KEYS[3]
+local rep, inc, ret = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local count = #KEYS - 6
+local out = {}
+if run_dead(KEYS[4], KEYS[5], KEYS[6], inc, tonumber(ARGV[4]), nil) then
+  for i = 1, count do out[i] = -3 end
+  return out
+end
+local now = now_ms()
+
+local function write(job, a)
+  local id, member = ARGV[a], ARGV[a + 1]
+  local gen, sub, stage = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+  local cur = redis.call('HMGET', job, 'id', 'rep', 'inc', 'gen', 'sub', 'stage')
+  local same = false
+  if cur[1] then
+    if cur[1] ~= id then return -2 end
+    local cgen, csub, cstage = tonumber(cur[4]), tonumber(cur[5]), tonumber(cur[6])
+    if cgen and csub and cstage and cur[2] and cur[3] then
+      if cur[2] == rep and cur[3] == inc then
+        if gen < cgen then return 0 end
+        if gen == cgen then
+          same = true
+          if stage < cstage then
+            return 0
+          elseif stage == cstage and stage ~= 1 then
+            return 0
+          end
+        end
+      elseif sub < csub or (sub == csub and (rep < cur[2] or (rep == cur[2] and inc <= cur[3]))) then
+        return 0
+      end
+    end
+  end
+  if not same then redis.call('DEL', job) end
+  local status = ARGV[a + 5]
+  redis.call('HSET', job, 'id', id, 'rep', rep, 'inc', inc, 'gen', ARGV[a + 2], 'sub', ARGV[a + 3],
+    'stage', ARGV[a + 4], 'st', status, 'upd', now)
+  if status == 'failed' then redis.call('HSET', job, 'msg', ARGV[a + 6]) else redis.call('HDEL', job, 'msg') end
+  if ARGV[a + 7] ~= '' then redis.call('HSET', job, 'start', ARGV[a + 7]) end
+  if ARGV[a + 8] ~= '' then redis.call('HSET', job, 'end', ARGV[a + 8]) else redis.call('HDEL', job, 'end') end
+  if ARGV[a + 9] == '1' then
+    redis.call('HDEL', job, 'pf', 'pd', 'pt', 'pm')
+    if ARGV[a + 10] ~= '' then redis.call('HSET', job, 'pf', ARGV[a + 10]) end
+    if ARGV[a + 11] ~= '' then redis.call('HSET', job, 'pd', ARGV[a + 11]) end
+    if ARGV[a + 12] ~= '' then redis.call('HSET', job, 'pt', ARGV[a + 12]) end
+    if ARGV[a + 14] == '1' then redis.call('HSET', job, 'pm', ARGV[a + 13]) end
+  end
+  redis.call('ZADD', index, sub, member)
+  if stage == 3 then
+    redis.call('PEXPIRE', job, ret)
+    redis.call('ZADD', expiry, now + ret, member)
+    redis.call('SREM', owned, member)
+  else
+    redis.call('PERSIST', job)
+    redis.call('ZREM', expiry, member)
+    redis.call('SADD', owned, member)
+  end
+  return 1
+end
+
+for i = 1, count do
+  out[i] = write(KEYS[6 + i], 5 + 15 * (i - 1))
+end
+return out

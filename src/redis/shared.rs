@@ -1,0 +1,186 @@
+//! What the mirror's background tasks share, below them and below the handle: the settings, the
+//! key layout, the scripts, this run's names, the [`Link`] with the observer, and the stop
+//! signals. The handle (`mirror.rs`) owns one [`Shared`] in an `Arc` and hands clones to its
+//! tasks; nothing here imports a task or the handle.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use redis::aio::ConnectionManagerConfig;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::{mpsc, watch, Notify};
+use tokio_util::sync::CancellationToken;
+
+use crate::redis::health::HealthCell;
+use crate::redis::keys::{digest, incarnation, Keys};
+use crate::redis::scripts::Scripts;
+use crate::redis::settings::Settings;
+use crate::redis::update::Update;
+
+/// The state behind every clone of one mirror that its background tasks use.
+pub(crate) struct Shared {
+    pub(crate) settings: Settings,
+    pub(crate) keys: Keys,
+    /// SHA-1 of the replica name: its keys and channel.
+    pub(crate) replica_hash: String,
+    /// The current run of the replica; replaced (never changed back) when a run is found dead.
+    pub(crate) run: watch::Sender<Arc<Run>>,
+    /// The submissions of dead runs whose records read `lost`: id to generation. Pruned once
+    /// the worker no longer has that submission.
+    lost: Mutex<HashMap<Arc<str>, u64>>,
+    pub(crate) client: redis::Client,
+    pub(crate) scripts: Scripts,
+    pub(crate) link: Arc<Link>,
+    /// Ends every background task.
+    pub(crate) stop: CancellationToken,
+    /// `close` began: the writer flushes and finishes.
+    pub(crate) closing: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn new(client: redis::Client, settings: Settings, link: Arc<Link>) -> Self {
+        Self {
+            keys: Keys::new(&settings.namespace),
+            replica_hash: digest(&settings.replica),
+            run: watch::Sender::new(Arc::new(Run::new(0))),
+            lost: Mutex::default(),
+            settings,
+            client,
+            scripts: Scripts::new(),
+            link,
+            stop: CancellationToken::new(),
+            closing: AtomicBool::new(false),
+        }
+    }
+
+    /// The current run.
+    pub(crate) fn current_run(&self) -> Arc<Run> {
+        Arc::clone(&self.run.borrow())
+    }
+
+    /// The run that owns the submission of `generation`: the current one, or `None` for a
+    /// dead run's submission (nothing of it is written any more).
+    pub(crate) fn run_of(&self, generation: u64) -> Option<Arc<Run>> {
+        let run = self.current_run();
+        (generation >= run.from_generation).then_some(run)
+    }
+
+    /// The `{ns}:replicas` field of `run`.
+    pub(crate) fn replicas_field(&self, run: &Run) -> String {
+        format!("{}:{}", self.replica_hash, run.incarnation)
+    }
+
+    /// Whether this submission belonged to a dead run and its record reads `lost`.
+    pub(crate) fn is_lost(&self, id: &str, generation: u64) -> bool {
+        let lost = self.lost.lock().unwrap_or_else(PoisonError::into_inner);
+        lost.get(id) == Some(&generation)
+    }
+
+    /// Notes submissions of a dead run as `lost`.
+    pub(crate) fn note_lost(&self, submissions: impl IntoIterator<Item = (Arc<str>, u64)>) {
+        let mut lost = self.lost.lock().unwrap_or_else(PoisonError::into_inner);
+        lost.extend(submissions);
+    }
+
+    /// Forgets the lost submissions that `keep` says are gone from the worker.
+    pub(crate) fn prune_lost(&self, mut keep: impl FnMut(&str, u64) -> bool) {
+        let mut lost = self.lost.lock().unwrap_or_else(PoisonError::into_inner);
+        if !lost.is_empty() {
+            lost.retain(|id, generation| keep(id, *generation));
+        }
+    }
+
+    /// The connection settings: short timeouts so that no caller waits long on a dead Redis,
+    /// reconnection in the background with a backoff capped at one second.
+    pub(crate) fn manager_config(&self) -> ConnectionManagerConfig {
+        ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(self.settings.call_timeout()))
+            .set_number_of_retries(2)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_secs(1))
+    }
+}
+
+/// One run of this replica: from its start, or from the moment its previous run was found
+/// dead, until it ends. Its incarnation token is its lease's value and part of its keys.
+#[derive(Debug)]
+pub(crate) struct Run {
+    pub(crate) incarnation: String,
+    /// The first generation of the worker this run owns; earlier ones belong to dead runs.
+    pub(crate) from_generation: u64,
+    /// The run took its lease once: a lease missing later means it lapsed (or Redis forgot).
+    pub(crate) ever_held: AtomicBool,
+}
+
+impl Run {
+    pub(crate) fn new(from_generation: u64) -> Self {
+        Self {
+            incarnation: incarnation(),
+            from_generation,
+            ever_held: AtomicBool::new(false),
+        }
+    }
+}
+
+/// What the observer shares with the mirror's background tasks. It holds no
+/// [`Worker`](crate::Worker), so the worker (which owns the observer) and the mirror (which owns
+/// a worker handle) do not keep each other alive through it.
+#[derive(Debug)]
+pub(crate) struct Link {
+    pub(crate) queue: mpsc::Sender<Update>,
+    /// Set when an update could not be queued: the writer re-syncs from the registry.
+    pub(crate) resync: AtomicBool,
+    /// A re-sync is being written.
+    pub(crate) resyncing: AtomicBool,
+    /// Wakes the writer for a re-sync or the close.
+    pub(crate) wake: Notify,
+    pub(crate) health: HealthCell,
+    /// The highest generation the observer saw submitted (plus one; 0: none).
+    pub(crate) generations: AtomicU64,
+}
+
+impl Link {
+    pub(crate) fn new(queue: mpsc::Sender<Update>, settings: &Settings) -> Self {
+        Self {
+            queue,
+            generations: AtomicU64::new(0),
+            resync: AtomicBool::new(false),
+            resyncing: AtomicBool::new(false),
+            wake: Notify::new(),
+            health: HealthCell::new(settings),
+        }
+    }
+
+    /// Queues `update` without waiting; when the queue is full, schedules a re-sync instead.
+    pub(crate) fn send(&self, update: Update) {
+        match self.queue.try_send(update) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                self.health.overflows.fetch_add(1, Ordering::Relaxed);
+                if !self.resync.swap(true, Ordering::AcqRel) {
+                    self.wake.notify_one();
+                }
+            }
+            Err(TrySendError::Closed(_)) => {}
+        }
+    }
+
+    /// Schedules a re-sync from the registry.
+    pub(crate) fn request_resync(&self) {
+        self.resync.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    /// A re-sync is scheduled or under way.
+    pub(crate) fn needs_resync(&self) -> bool {
+        self.resync.load(Ordering::Acquire) || self.resyncing.load(Ordering::Acquire)
+    }
+
+    /// Transitions waiting to be written.
+    pub(crate) fn depth(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+}

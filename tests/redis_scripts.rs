@@ -1,0 +1,354 @@
+//! The mirror's Lua scripts on their own, against a real `redis-server` (see `redis_support`):
+//! the fences of a run's death. Each script is loaded exactly as the library builds it: the
+//! shared rules (`includes/run.lua`) followed by the script's file.
+//!
+//! - a dead run's late write is refused, and its job reads `lost` for good;
+//! - a lease that lapsed is never quietly re-created by a late renewal;
+//! - an accepted cancel survives the clean-up of a dead run: the job cannot end `completed`;
+//! - the epoch: after a flush or a restart, nobody is dead and a missing id is "not known yet"
+//!   for one lease; after it, the usual rules.
+
+#![cfg(feature = "redis")]
+
+mod redis_support;
+
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::{Script, Value};
+
+use redis_support::RedisServer;
+
+macro_rules! judging {
+    ($file:literal) => {
+        Script::new(concat!(
+            include_str!("../src/redis/scripts/includes/run.lua"),
+            include_str!(concat!("../src/redis/scripts/", $file))
+        ))
+    };
+}
+
+/// The leases here: short, so that a lapse takes a moment.
+const LEASE_MS: u64 = 300;
+
+/// One namespace's keys and one replica `a` (its hash is made up: the scripts only compare it).
+struct Ns {
+    p: String,
+}
+
+impl Ns {
+    fn new(name: &str) -> Self {
+        Self {
+            p: format!("{{{name}}}:"),
+        }
+    }
+    fn k(&self, rest: &str) -> String {
+        format!("{}{rest}", self.p)
+    }
+    fn lease(&self) -> String {
+        // The read script names it from the record: the SHA-1 of the replica name "a".
+        self.k("lease:86f7e437faa5a7fce15d1ddcb9eaeaea377667b8")
+    }
+    fn dead(&self, run: &str) -> String {
+        self.k(&format!("dead:86f7e437faa5a7fce15d1ddcb9eaeaea377667b8:{run}"))
+    }
+}
+
+async fn lease(conn: &mut MultiplexedConnection, ns: &Ns, run: &str, fresh: bool) -> i64 {
+    judging!("lease.lua")
+        .key(ns.lease())
+        .key(ns.k("replicas"))
+        .key(ns.dead(run))
+        .key(ns.k("epoch"))
+        .arg(run)
+        .arg(LEASE_MS)
+        .arg(format!("a:{run}"))
+        .arg("a")
+        .arg(if fresh { "1" } else { "0" })
+        .invoke_async(conn)
+        .await
+        .expect("lease.lua")
+}
+
+async fn write(conn: &mut MultiplexedConnection, ns: &Ns, run: &str, stage: u8, status: &str) -> i64 {
+    let codes: Vec<i64> = judging!("write.lua")
+        .key(ns.k("jobs"))
+        .key(ns.k("expiry"))
+        .key(ns.k(&format!("owned:a:{run}")))
+        .key(ns.lease())
+        .key(ns.dead(run))
+        .key(ns.k("epoch"))
+        .key(ns.k("job:j"))
+        .arg("a")
+        .arg(run)
+        .arg(60_000)
+        .arg(LEASE_MS)
+        .arg("job-1")
+        .arg("j")
+        .arg(1)
+        .arg(1_000)
+        .arg(stage)
+        .arg(status)
+        .arg("")
+        .arg("")
+        .arg("")
+        .arg("0")
+        .arg("")
+        .arg("")
+        .arg("")
+        .arg("")
+        .arg("0")
+        .invoke_async(conn)
+        .await
+        .expect("write.lua");
+    assert_eq!(codes.len(), 1, "one code per update");
+    codes[0]
+}
+
+/// The read script's code and the record's status, if any.
+async fn read(conn: &mut MultiplexedConnection, ns: &Ns, job: &str) -> (i64, Option<String>) {
+    let reply: Vec<Value> = judging!("read.lua")
+        .key(ns.k(&format!("job:{job}")))
+        .key(ns.k("epoch"))
+        .arg(&ns.p)
+        .arg(LEASE_MS)
+        .invoke_async(conn)
+        .await
+        .expect("read.lua");
+    let code = match reply.first() {
+        Some(Value::Int(code)) => *code,
+        other => panic!("read.lua answered {other:?}"),
+    };
+    let status = reply[1..]
+        .chunks_exact(2)
+        .find_map(|pair| match (&pair[0], &pair[1]) {
+            (Value::BulkString(name), Value::BulkString(value)) if name == b"st" => {
+                Some(String::from_utf8_lossy(value).into_owned())
+            }
+            _ => None,
+        });
+    (code, status)
+}
+
+async fn cancel(conn: &mut MultiplexedConnection, ns: &Ns, run: &str) -> i64 {
+    judging!("cancel.lua")
+        .key(ns.k("job:j"))
+        .key(ns.lease())
+        .key(ns.dead(run))
+        .key(ns.k("epoch"))
+        .key(ns.k(&format!("cancel:a:{run}")))
+        .arg("job-1")
+        .arg("j")
+        .arg("a")
+        .arg(run)
+        .arg(1)
+        .arg(3_600_000)
+        .arg(LEASE_MS)
+        .invoke_async(conn)
+        .await
+        .expect("cancel.lua")
+}
+
+async fn mark_lost(conn: &mut MultiplexedConnection, ns: &Ns, run: &str) -> i64 {
+    judging!("mark_lost.lua")
+        .key(ns.k("job:j"))
+        .key(ns.lease())
+        .key(ns.k("expiry"))
+        .key(ns.k(&format!("owned:a:{run}")))
+        .key(ns.dead(run))
+        .key(ns.k("epoch"))
+        .arg("a")
+        .arg(run)
+        .arg(60_000)
+        .arg("j")
+        .arg("0")
+        .arg(LEASE_MS)
+        .invoke_async(conn)
+        .await
+        .expect("mark_lost.lua")
+}
+
+async fn forget(conn: &mut MultiplexedConnection, ns: &Ns, run: &str) -> i64 {
+    judging!("forget.lua")
+        .key(ns.lease())
+        .key(ns.k("replicas"))
+        .key(ns.k(&format!("owned:a:{run}")))
+        .key(ns.k(&format!("cancel:a:{run}")))
+        .key(ns.dead(run))
+        .key(ns.k("epoch"))
+        .arg(run)
+        .arg(format!("a:{run}"))
+        .arg(LEASE_MS)
+        .invoke_async(conn)
+        .await
+        .expect("forget.lua")
+}
+
+/// Lets the run's lease lapse on Redis's clock, with the epoch older than a lease.
+async fn lapse() {
+    tokio::time::sleep(Duration::from_millis(LEASE_MS * 2)).await;
+}
+
+async fn server(test: &str) -> Option<(RedisServer, MultiplexedConnection)> {
+    let redis = RedisServer::shared(test)?;
+    let conn = redis.client().await;
+    Some((redis, conn))
+}
+
+#[tokio::test]
+async fn a_dead_runs_late_write_is_refused_and_its_job_stays_lost() {
+    let Some((_redis, mut conn)) = server("a_dead_runs_late_write_is_refused").await else {
+        return;
+    };
+    let ns = Ns::new(&format!("scripts-late-{}", std::process::id()));
+    assert_eq!(lease(&mut conn, &ns, "r1", true).await, 0, "first take");
+    assert_eq!(write(&mut conn, &ns, "r1", 1, "running").await, 1);
+    assert_eq!(read(&mut conn, &ns, "j").await, (1, Some("running".into())));
+    lapse().await;
+    // Every reader: lost, and the decision is written down.
+    assert_eq!(read(&mut conn, &ns, "j").await, (2, Some("running".into())));
+    // The owner thaws and writes its job's end: refused, the record unchanged.
+    assert_eq!(write(&mut conn, &ns, "r1", 3, "completed").await, -3);
+    assert_eq!(read(&mut conn, &ns, "j").await, (2, Some("running".into())));
+    // The trimmer writes `lost` into it; still nothing of r1 gets through.
+    assert_eq!(mark_lost(&mut conn, &ns, "r1").await, 1);
+    assert_eq!(write(&mut conn, &ns, "r1", 1, "running").await, -3);
+    assert_eq!(read(&mut conn, &ns, "j").await, (1, Some("lost".into())));
+    // Even a later write of the same submission at a later stage: `lost` is final.
+    assert_eq!(write(&mut conn, &ns, "r1", 3, "completed").await, -3);
+}
+
+#[tokio::test]
+async fn a_lapsed_lease_is_never_quietly_recreated() {
+    let Some((_redis, mut conn)) = server("a_lapsed_lease_is_never_quietly_recreated").await else {
+        return;
+    };
+    let ns = Ns::new(&format!("scripts-lapse-{}", std::process::id()));
+    assert_eq!(lease(&mut conn, &ns, "r1", true).await, 0);
+    assert_eq!(lease(&mut conn, &ns, "r1", false).await, 1, "kept");
+    lapse().await;
+    // A renewal that reaches Redis after the lapse (a healed partition, a thawed pause) is
+    // told so, not "renewed" or "taken afresh"; so are the ones queued behind it.
+    assert_eq!(lease(&mut conn, &ns, "r1", false).await, -2);
+    assert_eq!(lease(&mut conn, &ns, "r1", false).await, -2);
+    assert_eq!(
+        lease(&mut conn, &ns, "r1", true).await,
+        -2,
+        "a stale first take too"
+    );
+    let mut raw = conn.clone();
+    let held: Option<String> = redis::cmd("GET")
+        .arg(ns.lease())
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(held, None, "the dead run did not take the lease back");
+    // The replica's next run takes it.
+    assert_eq!(lease(&mut conn, &ns, "r2", true).await, 0);
+    assert_eq!(lease(&mut conn, &ns, "r1", false).await, -2);
+}
+
+#[tokio::test]
+async fn an_accepted_cancel_is_kept_across_a_dead_runs_clean_up() {
+    let Some((_redis, mut conn)) = server("an_accepted_cancel_is_kept").await else {
+        return;
+    };
+    let ns = Ns::new(&format!("scripts-cancel-{}", std::process::id()));
+    assert_eq!(lease(&mut conn, &ns, "r1", true).await, 0);
+    assert_eq!(write(&mut conn, &ns, "r1", 1, "running").await, 1);
+    // Accepted while the run lives: stored for the owner.
+    assert_eq!(cancel(&mut conn, &ns, "r1").await, 1);
+    // While the run lives, the clean-up keeps it.
+    assert_eq!(forget(&mut conn, &ns, "r1").await, 0);
+    let mut raw = conn.clone();
+    let stored: Option<String> = redis::cmd("HGET")
+        .arg(ns.k("cancel:a:r1"))
+        .arg("j")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(stored.as_deref(), Some("1:job-1"));
+    // The owner is partitioned past its lease, and a trimmer cleans its run up.
+    lapse().await;
+    assert_eq!(mark_lost(&mut conn, &ns, "r1").await, 1);
+    assert_eq!(forget(&mut conn, &ns, "r1").await, 1);
+    // The partition heals: the job cannot end completed (or failed).
+    assert_eq!(write(&mut conn, &ns, "r1", 3, "completed").await, -3);
+    assert_eq!(write(&mut conn, &ns, "r1", 3, "failed").await, -3);
+    assert_eq!(read(&mut conn, &ns, "j").await, (1, Some("lost".into())));
+    // A cancel now is not stored: the job is already lost.
+    assert_eq!(cancel(&mut conn, &ns, "r1").await, 3);
+}
+
+#[tokio::test]
+async fn a_cancel_of_a_dead_runs_job_answers_lost_and_stores_nothing() {
+    let Some((_redis, mut conn)) = server("a_cancel_of_a_dead_runs_job").await else {
+        return;
+    };
+    let ns = Ns::new(&format!("scripts-cancel-dead-{}", std::process::id()));
+    assert_eq!(lease(&mut conn, &ns, "r1", true).await, 0);
+    assert_eq!(write(&mut conn, &ns, "r1", 1, "running").await, 1);
+    lapse().await;
+    assert_eq!(cancel(&mut conn, &ns, "r1").await, 2, "the run is dead: lost");
+    assert_eq!(write(&mut conn, &ns, "r1", 3, "completed").await, -3);
+}
+
+#[tokio::test]
+async fn redis_forgetting_is_not_a_death() {
+    // Its own server: it flushes.
+    let Some(redis) = RedisServer::start("redis_forgetting_is_not_a_death") else {
+        return;
+    };
+    let mut conn = redis.client().await;
+    let ns = Ns::new("scripts-epoch");
+    assert_eq!(lease(&mut conn, &ns, "r1", true).await, 0);
+    assert_eq!(write(&mut conn, &ns, "r1", 1, "running").await, 1);
+    lapse().await;
+    assert_eq!(
+        lease(&mut conn, &ns, "r1", true).await,
+        -2,
+        "(a lapse after an old epoch)"
+    );
+    assert_eq!(lease(&mut conn, &ns, "r2", true).await, 0);
+    assert_eq!(write(&mut conn, &ns, "r2", 1, "running").await, 1);
+
+    // FLUSHALL: the record and the lease are gone. A missing id is "not known yet", for the
+    // rest of one lease; the run that renews finds its lease forgotten, not itself dead.
+    let _: () = redis::cmd("FLUSHALL").query_async(&mut conn).await.unwrap();
+    let (code, _) = read(&mut conn, &ns, "j").await;
+    assert_eq!(code, -1, "not known yet");
+    assert_eq!(lease(&mut conn, &ns, "r2", false).await, 2, "taken again, alive");
+    assert_eq!(write(&mut conn, &ns, "r2", 1, "running").await, 1);
+    assert_eq!(read(&mut conn, &ns, "missing").await.0, -1);
+    lapse().await;
+    assert_eq!(
+        read(&mut conn, &ns, "missing").await.0,
+        0,
+        "after the grace: not found"
+    );
+
+    // A restart that reloaded its data (here: the stored run_id no longer matches, as after a
+    // restart from AOF) with the lease expired meanwhile: not lost during the grace.
+    let _: () = redis::cmd("DEL")
+        .arg(ns.lease())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg(ns.k("epoch"))
+        .arg("rid")
+        .arg("a-previous-redis-process")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        read(&mut conn, &ns, "j").await,
+        (1, Some("running".into())),
+        "not lost"
+    );
+    assert_eq!(write(&mut conn, &ns, "r2", 1, "running").await, 1, "not refused");
+    // Its owner never comes back: lost once the epoch is a lease old.
+    lapse().await;
+    assert_eq!(read(&mut conn, &ns, "j").await, (2, Some("running".into())));
+    assert_eq!(write(&mut conn, &ns, "r2", 3, "completed").await, -3);
+}
