@@ -59,6 +59,7 @@
 //! | `serde` | no      | `Serialize` / `Deserialize` for [`TaskStatus`], [`TaskInfo`], [`Progress`], [`Health`], [`TaskEvent`] and [`ShutdownReport`] with its parts |
 //! | `metrics` | no    | the worker's counters, gauges and histograms through the `metrics` facade, ready for Prometheus (module `metrics`, below) |
 //! | `redis` | no      | `RedisMirror`: one job view, cancel and liveness across replicas, through Redis (below); needs Rust 1.88 |
+//! | `axum`  | no      | module `console`: a jobs console to mount in an axum service (paged job API, cancel, health, Server-Sent Events, a dashboard) and hardened serving; implies `serde` |
 //! | `redis-tls` | no  | `rediss://` for `redis`, through rustls (ring, webpki roots); a sub-feature because it takes a while to compile |
 //!
 //! # Observability
@@ -136,6 +137,9 @@
 mod address_order;
 mod builder;
 mod config;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod console;
 mod context;
 mod counters;
 mod error;

@@ -218,6 +218,8 @@ fn is_stale(binary: &Path) -> bool {
         root.join("examples").join(EXAMPLE),
         root.join("src"),
         root.join("src").join("redis"),
+        root.join("src").join("console"),
+        root.join("src").join("console").join("assets"),
     ];
     dirs.iter()
         .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten().flatten())
@@ -238,7 +240,7 @@ fn build(profile_dir: &Path) {
     let target_dir = profile_dir.parent().expect("target/<profile> has a parent");
     // The features this test was built with, so the binary matches (`--redis` needs `redis`,
     // `GET /metrics` needs `metrics`).
-    let mut features = vec!["serde"];
+    let mut features = vec!["axum"];
     if cfg!(feature = "metrics") {
         features.push("metrics");
     }
