@@ -177,7 +177,7 @@ pub use builder::WorkerBuilder;
 pub use config::DEFAULT_TIMEOUT;
 pub use context::{Cancelled, TaskContext};
 pub use error::{CancelError, SubmitError};
-pub use info::{Health, TaskEvent, TaskInfo};
+pub use info::{Health, NotAccepting, TaskEvent, TaskInfo};
 pub use observe::{Observer, Transition};
 pub use progress::Progress;
 pub use report::{ShutdownReport, TaskOutcome, TaskReport};
