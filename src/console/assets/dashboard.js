@@ -1,6 +1,6 @@
 // The jobs dashboard: lists jobs newest first from `jobs`, follows `events` (Server-Sent
 // Events) for status changes, refreshes the progress of running jobs every second, and cancels
-// with `DELETE jobs/{id}`. Text goes into the page only through textContent, never innerHTML.
+// with `DELETE jobs/{id}`. Text goes into the page only through textContent (no HTML parsing).
 "use strict";
 
 (function () {
