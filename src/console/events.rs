@@ -1,50 +1,124 @@
 //! `GET /events`: the worker's status changes as Server-Sent Events.
 //!
-//! Each client has its own receiver of [`Worker::subscribe`](crate::Worker::subscribe): the
-//! worker never waits for a client. A client that falls more than the channel's 1 024 events
-//! behind (a slow reader, a full TCP window) skips what it missed and gets a `lagged` event
-//! saying how many; it never slows the worker or the other clients.
+//! One fan-out task per console subscribes to the worker ([`Worker::subscribe`]), turns each
+//! change into its SSE frame once (the job looked up and serialized once, not once per client)
+//! and hands the frame to every client through a broadcast channel of its own. The worker never
+//! waits for it, and it never waits for a client: a client that falls more than
+//! [`CLIENT_BUFFER`] frames behind (a slow reader, a full TCP window) skips what it missed and
+//! gets a `lagged` event saying how many; the fan-out task, if it falls more than the worker's
+//! 1 024 events behind, sends `lagged` to everyone. The task runs while at least one client is
+//! connected and stops at the first change after the last one left, so it keeps no worker
+//! alive.
+//!
+//! [`Worker::subscribe`]: crate::Worker::subscribe
 
 use std::convert::Infallible;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::json::JobView;
 use super::Console;
+use crate::status::TaskStatus;
+use crate::worker::Worker;
 
 /// How often an idle stream sends a comment line, so that proxies keep it open.
 pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Frames a client may fall behind before it skips.
+pub(crate) const CLIENT_BUFFER: usize = 4_096;
+
+/// One event, ready to send: its name and its `data:`.
+#[derive(Debug)]
+pub(crate) struct Frame {
+    name: &'static str,
+    data: String,
+}
+
+/// The fan-out of one console: the sender its task feeds, while the task runs.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Fanout {
+    sender: Arc<Mutex<Option<broadcast::Sender<Arc<Frame>>>>>,
+}
+
+impl Fanout {
+    /// A receiver of the frames, starting the fan-out task if none runs.
+    fn subscribe(&self, console: &Console) -> broadcast::Receiver<Arc<Frame>> {
+        let mut sender = self.sender.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(running) = sender.as_ref() {
+            return running.subscribe();
+        }
+        let (frames, receiver) = broadcast::channel(CLIENT_BUFFER);
+        *sender = Some(frames.clone());
+        let changes = console.worker.subscribe();
+        tokio::spawn(fan_out(console.clone(), changes, frames, self.clone()));
+        receiver
+    }
+
+    /// Forgets the task's sender if nobody listens any more; `true` if it did.
+    fn stop_if_unheard(&self, frames: &broadcast::Sender<Arc<Frame>>) -> bool {
+        let mut sender = self.sender.lock().unwrap_or_else(PoisonError::into_inner);
+        if frames.receiver_count() > 0 {
+            return false;
+        }
+        *sender = None;
+        true
+    }
+}
+
+async fn fan_out(
+    console: Console,
+    mut changes: broadcast::Receiver<crate::info::TaskEvent>,
+    frames: broadcast::Sender<Arc<Frame>>,
+    fanout: Fanout,
+) {
+    loop {
+        let frame = match changes.recv().await {
+            Ok(change) => frame(&console, &console.worker, change.id, &change.status),
+            Err(RecvError::Lagged(skipped)) => Frame {
+                name: "lagged",
+                data: format!("{{\"skipped\":{skipped}}}"),
+            },
+            Err(RecvError::Closed) => break,
+        };
+        if frames.send(Arc::new(frame)).is_err() && fanout.stop_if_unheard(&frames) {
+            break;
+        }
+    }
+}
+
+/// The frame of one change: the job as it is now, with the status of the change.
+fn frame(console: &Console, worker: &Worker, id: String, status: &TaskStatus) -> Frame {
+    let mut view = match worker.task_info(&id) {
+        Some(info) => console.view(info),
+        None => JobView::bare(id, status),
+    };
+    let (name, message) = match status {
+        TaskStatus::Failed(message) => ("failed", Some(message.clone())),
+        other => (other.name(), None),
+    };
+    view.status = name;
+    view.message = message;
+    Frame {
+        name,
+        data: serde_json::to_string(&view).unwrap_or_default(),
+    }
+}
 
 /// The stream of one client.
 pub(crate) fn stream(console: Console) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let receiver = console.worker.subscribe();
-    let events = stream::unfold((console, receiver), |(console, mut receiver)| async move {
+    let receiver = console.fanout.subscribe(&console);
+    let events = stream::unfold(receiver, |mut receiver| async move {
         let event = match receiver.recv().await {
-            Ok(change) => {
-                let view = match console.worker.task_info(&change.id) {
-                    Some(info) => console.view(info),
-                    None => JobView::bare(change.id, &change.status),
-                };
-                // The status at the time of the change, even if the job has moved on since.
-                let mut view = view;
-                let (status, message) = match &change.status {
-                    crate::TaskStatus::Failed(message) => ("failed", Some(message.clone())),
-                    other => (other.name(), None),
-                };
-                view.status = status;
-                view.message = message;
-                let data = serde_json::to_string(&view).unwrap_or_default();
-                Event::default().event(status).data(data)
-            }
+            Ok(frame) => Event::default().event(frame.name).data(frame.data.as_str()),
             Err(RecvError::Lagged(skipped)) => Event::default()
                 .event("lagged")
                 .data(format!("{{\"skipped\":{skipped}}}")),
             Err(RecvError::Closed) => return None,
         };
-        Some((Ok(event), (console, receiver)))
+        Some((Ok(event), receiver))
     });
     Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
 }

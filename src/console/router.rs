@@ -84,6 +84,7 @@ pub struct Console {
     read_only: bool,
     #[cfg(feature = "metrics")]
     metrics: Option<Arc<dyn Fn() -> String + Send + Sync>>,
+    pub(crate) fanout: events::Fanout,
 }
 
 impl fmt::Debug for Console {
@@ -110,6 +111,7 @@ impl Console {
             read_only: false,
             #[cfg(feature = "metrics")]
             metrics: None,
+            fanout: events::Fanout::default(),
         }
     }
 
