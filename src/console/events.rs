@@ -6,7 +6,9 @@
 //! waits for it, and it never waits for a client: a client that falls more than
 //! [`CLIENT_BUFFER`] frames behind (a slow reader, a full TCP window) skips what it missed and
 //! gets a `lagged` event saying how many; the fan-out task, if it falls more than the worker's
-//! 1 024 events behind, sends `lagged` to everyone. The task runs while at least one client is
+//! 1 024 events behind, sends `lagged` to everyone. Each client writes what arrived within
+//! [`COALESCE`] of a first frame at once, so a busy worker costs each client at most 20 writes
+//! a second. The task runs while at least one client is
 //! connected and stops at the first change after the last one left, so it keeps no worker
 //! alive.
 //!
@@ -17,8 +19,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::response::sse::{Event, KeepAlive, Sse};
-use futures_util::stream::{self, Stream};
-use tokio::sync::broadcast::{self, error::RecvError};
+use futures_util::stream::{self, Stream, StreamExt};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::broadcast;
 
 use super::json::JobView;
 use super::Console;
@@ -29,6 +32,9 @@ use crate::worker::Worker;
 pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Frames a client may fall behind before it skips.
 pub(crate) const CLIENT_BUFFER: usize = 4_096;
+/// After a frame arrives, a client waits this long for more and sends them together: at most
+/// 20 writes a second per client however busy the worker is, for 50 ms of added latency.
+pub(crate) const COALESCE: Duration = Duration::from_millis(50);
 
 /// One event, ready to send: its name and its `data:`.
 #[derive(Debug)]
@@ -107,18 +113,37 @@ fn frame(console: &Console, worker: &Worker, id: String, status: &TaskStatus) ->
     }
 }
 
-/// The stream of one client.
+/// The stream of one client: each batch is the frames that arrived within [`COALESCE`] of the
+/// first one, written together.
 pub(crate) fn stream(console: Console) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let receiver = console.fanout.subscribe(&console);
-    let events = stream::unfold(receiver, |mut receiver| async move {
-        let event = match receiver.recv().await {
-            Ok(frame) => Event::default().event(frame.name).data(frame.data.as_str()),
-            Err(RecvError::Lagged(skipped)) => Event::default()
+    let batches = stream::unfold(receiver, |mut receiver| async move {
+        let first = receiver.recv().await;
+        if matches!(first, Err(RecvError::Closed)) {
+            return None;
+        }
+        tokio::time::sleep(COALESCE).await;
+        let mut batch = vec![event(first)];
+        loop {
+            match receiver.try_recv() {
+                Ok(frame) => batch.push(event(Ok(frame))),
+                Err(TryRecvError::Lagged(skipped)) => batch.push(event(Err(RecvError::Lagged(skipped)))),
+                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+            }
+        }
+        Some((stream::iter(batch.into_iter().flatten().map(Ok)), receiver))
+    });
+    Sse::new(batches.flatten()).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+}
+
+fn event(received: Result<Arc<Frame>, RecvError>) -> Option<Event> {
+    match received {
+        Ok(frame) => Some(Event::default().event(frame.name).data(frame.data.as_str())),
+        Err(RecvError::Lagged(skipped)) => Some(
+            Event::default()
                 .event("lagged")
                 .data(format!("{{\"skipped\":{skipped}}}")),
-            Err(RecvError::Closed) => return None,
-        };
-        Some((Ok(event), receiver))
-    });
-    Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+        ),
+        Err(RecvError::Closed) => None,
+    }
 }
