@@ -368,8 +368,8 @@ async fn events_stream_each_status_change_as_its_job() {
     assert_eq!(events, ["pending", "running", "failed"], "{text}");
     let failed = text
         .lines()
-        .filter_map(|line| line.strip_prefix("data: "))
-        .last()
+        .rev()
+        .find_map(|line| line.strip_prefix("data: "))
         .expect("data");
     let failed: Value = serde_json::from_str(failed).expect("JSON");
     assert_eq!(

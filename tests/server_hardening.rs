@@ -25,7 +25,7 @@ fn address(server: &Server) -> String {
 
 /// Connects, runs `send` on a thread, and reads until the server closes (or `limit` passes):
 /// what it answered and when it closed.
-fn probe(addr: &str, send: fn(&mut TcpStream), limit: Duration) -> (String, Duration) {
+fn probe(addr: &str, send: Sends, limit: Duration) -> (String, Duration) {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream.set_read_timeout(Some(limit)).expect("timeout");
     let mut writer = stream.try_clone().expect("clone");
@@ -45,6 +45,9 @@ fn probe(addr: &str, send: fn(&mut TcpStream), limit: Duration) -> (String, Dura
     let _ = sender.join();
     (String::from_utf8_lossy(&answer).into_owned(), took)
 }
+
+/// What a probe sends on its connection.
+type Sends = fn(&mut TcpStream);
 
 fn nothing(_: &mut TcpStream) {}
 
@@ -78,7 +81,7 @@ fn slow_and_idle_connections_are_closed() {
     let server = Server::start(&[("CANCEL_TIMEOUT_MS", "1000")]);
     let addr = address(&server);
     let limit = HEADER_READ_TIMEOUT + SLACK + Duration::from_secs(10);
-    let probes: Vec<(&str, fn(&mut TcpStream))> = vec![
+    let probes: Vec<(&str, Sends)> = vec![
         ("sends nothing", nothing),
         ("a byte a second", byte_a_second),
         ("idle after one request", one_request_then_idle),

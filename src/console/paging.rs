@@ -180,7 +180,7 @@ pub(crate) fn snapshot_page(worker: &Worker, query: &ListQuery) -> Result<JobPag
     }
     let mut tasks = worker.tasks_where(|status| query.status.is_none_or(|wanted| wanted == status.name()));
     tasks.retain(|info| info.generation < before);
-    tasks.sort_unstable_by(|a, b| b.generation.cmp(&a.generation));
+    tasks.sort_unstable_by_key(|info| std::cmp::Reverse(info.generation));
     let more = tasks.len() > query.limit;
     tasks.truncate(query.limit);
     let next = more

@@ -173,7 +173,6 @@ impl Console {
     /// The router, ready to be nested under any prefix or merged with the application's routes
     /// (its state is already applied). Its fallback answers unknown routes with a JSON `404`;
     /// nest it rather than merging it into a router with a fallback of its own.
-    #[must_use]
     pub fn router(self) -> Router {
         let jobs_id = if self.read_only {
             get(show_job)

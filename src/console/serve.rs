@@ -156,7 +156,6 @@ impl Serving {
     /// assert_eq!(response.headers()["content-type"], "application/json");
     /// # }
     /// ```
-    #[must_use]
     pub fn layer(&self, app: Router) -> Router {
         let limits = Limits {
             uri: self.max_uri_bytes,
