@@ -395,3 +395,38 @@ async fn serving_layers_answer_json() {
     let (status, body) = json(&app, "GET", &format!("/jobs/{}", "x".repeat(100))).await;
     assert_eq!(status, StatusCode::URI_TOO_LONG, "{body}");
 }
+
+/// An application's `POST /jobs` with `ApiError::from_submit`: `429` with `Retry-After`, naming
+/// no id, when every tracked job is live; `409` for a live id.
+#[tokio::test]
+async fn refusals_carry_retry_after_and_no_unsent_id() {
+    use axum::extract::{Path, State};
+    use axum::routing::post;
+    use background_worker::console::ApiError;
+
+    async fn submit(State(worker): State<Worker>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+        worker
+            .submit_with_context(id, |ctx| async move {
+                ctx.cancelled().await;
+                Ok(())
+            })
+            .await
+            .map_err(|refused| ApiError::from_submit(&refused))?;
+        Ok(StatusCode::ACCEPTED)
+    }
+
+    let (worker, console) = indexed(1);
+    let app = console.merge(
+        Router::new()
+            .route("/submit/{id}", post(submit))
+            .with_state(worker),
+    );
+    let (status, _, _) = call(&app, "POST", "/submit/first").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, headers, body) = call(&app, "POST", "/submit/second-id").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(headers["retry-after"], "1");
+    assert!(!body.contains("second-id") && !body.contains("first"), "{body}");
+    let (status, _, body) = call(&app, "POST", "/submit/first").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+}

@@ -99,10 +99,10 @@ impl ApiError {
     /// # async fn main() {
     /// let worker = Worker::builder().max_tracked(1).build();
     /// worker.submit_with_context("a", |ctx| async move { ctx.cancelled().await; Ok(()) }).await.unwrap();
-    /// let refused = worker.submit("b", || async { Ok(()) }).await.unwrap_err();
+    /// let refused = worker.submit("job-7f3a", || async { Ok(()) }).await.unwrap_err();
     /// let error = ApiError::from_submit(&refused);
     /// assert_eq!(error.status(), StatusCode::TOO_MANY_REQUESTS);
-    /// assert!(!error.message().contains('b'));
+    /// assert!(!error.message().contains("job-7f3a"));
     /// # }
     /// ```
     #[must_use]
