@@ -43,6 +43,14 @@ pub struct ApiError {
 
 impl ApiError {
     /// An error with this status and message.
+    ///
+    /// ```
+    /// use axum::http::StatusCode;
+    /// use background_worker::console::ApiError;
+    ///
+    /// let error = ApiError::new(StatusCode::CONFLICT, "taken");
+    /// assert_eq!((error.status(), error.message()), (StatusCode::CONFLICT, "taken"));
+    /// ```
     #[must_use]
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
@@ -53,6 +61,15 @@ impl ApiError {
     }
 
     /// Adds a `Retry-After` header of `seconds`.
+    ///
+    /// ```
+    /// use axum::http::StatusCode;
+    /// use axum::response::IntoResponse;
+    /// use background_worker::console::ApiError;
+    ///
+    /// let response = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy").retry_after(5).into_response();
+    /// assert_eq!(response.headers()["retry-after"], "5");
+    /// ```
     #[must_use]
     pub fn retry_after(mut self, seconds: u64) -> Self {
         self.retry_after = Some(seconds);

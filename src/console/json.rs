@@ -68,6 +68,15 @@ pub struct JobView {
 impl JobView {
     /// A view with only an id and a status, for a job whose entry is gone but whose final
     /// status is known.
+    ///
+    /// ```
+    /// use background_worker::console::JobView;
+    /// use background_worker::TaskStatus;
+    ///
+    /// let view = JobView::bare("a1", &TaskStatus::Failed("disk full".into()));
+    /// assert_eq!((view.status, view.message.as_deref()), ("failed", Some("disk full")));
+    /// assert!(!view.is_live());
+    /// ```
     #[must_use]
     pub fn bare(job_id: impl Into<String>, status: &TaskStatus) -> Self {
         let (status, message) = split(status);
@@ -86,6 +95,13 @@ impl JobView {
     }
 
     /// Whether the job is pending or running.
+    ///
+    /// ```
+    /// use background_worker::console::JobView;
+    /// use background_worker::TaskStatus;
+    ///
+    /// assert!(JobView::bare("a1", &TaskStatus::Running).is_live());
+    /// ```
     #[must_use]
     pub fn is_live(&self) -> bool {
         matches!(self.status, "pending" | "running")

@@ -100,6 +100,11 @@ impl fmt::Debug for Console {
 
 impl Console {
     /// A console over `worker`, without an index, a mirror or metrics, with cancel enabled.
+    ///
+    /// ```
+    /// let console = background_worker::console::Console::new(background_worker::Worker::new());
+    /// # let _ = console;
+    /// ```
     #[must_use]
     pub fn new(worker: Worker) -> Self {
         Self {
@@ -117,6 +122,16 @@ impl Console {
 
     /// Pages `GET /jobs` through `index`, which must be registered on the worker's builder as
     /// an observer (see [`JobIndex`]).
+    ///
+    /// ```
+    /// use background_worker::console::{Console, JobIndex};
+    /// use background_worker::Worker;
+    ///
+    /// let index = JobIndex::new(1_000);
+    /// let worker = Worker::builder().observer(index.clone()).build();
+    /// let console = Console::new(worker).index(index);
+    /// # let _ = console;
+    /// ```
     #[must_use]
     pub fn index(mut self, index: JobIndex) -> Self {
         self.index = Some(index);
@@ -127,6 +142,16 @@ impl Console {
     /// [`DEFAULT_CANCEL_WAIT`]). A local cancel is also bounded by the worker's cancel timeout,
     /// after which the job is aborted; with a mirror, another replica's job is waited for this
     /// long, then answered as last seen. Give it the cancel timeout plus a second.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use background_worker::console::Console;
+    /// use background_worker::Worker;
+    ///
+    /// let worker = Worker::builder().cancel_timeout(Duration::from_secs(2)).build();
+    /// let console = Console::new(worker).cancel_wait(Duration::from_secs(3));
+    /// # let _ = console;
+    /// ```
     #[must_use]
     pub fn cancel_wait(mut self, wait: Duration) -> Self {
         self.cancel_wait = wait;
@@ -135,6 +160,11 @@ impl Console {
 
     /// A read-only console: no `DELETE /jobs/{id}` route (`405`), and no cancel buttons on the
     /// dashboard.
+    ///
+    /// ```
+    /// let console = background_worker::console::Console::new(background_worker::Worker::new()).read_only(true);
+    /// # let _ = console;
+    /// ```
     #[must_use]
     pub fn read_only(mut self, read_only: bool) -> Self {
         self.read_only = read_only;
@@ -143,6 +173,19 @@ impl Console {
 
     /// Answers for the whole cluster through `mirror` (feature `redis`): lookups, pages and
     /// cancels of every replica's jobs, and the mirror's health under `/health`'s `"mirror"`.
+    ///
+    /// ```no_run
+    /// use background_worker::console::Console;
+    /// use background_worker::{RedisMirror, Worker};
+    ///
+    /// # fn main() -> Result<(), background_worker::ClusterError> {
+    /// let mirror = RedisMirror::builder("redis://127.0.0.1:6379").build()?;
+    /// let worker = Worker::builder().observer(mirror.observer()).build();
+    /// mirror.start(&worker)?;
+    /// let app: axum::Router = Console::new(worker).mirror(mirror).router();
+    /// # Ok(())
+    /// # }
+    /// ```
     #[cfg(feature = "redis")]
     #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     #[must_use]
@@ -173,6 +216,14 @@ impl Console {
     /// The router, ready to be nested under any prefix or merged with the application's routes
     /// (its state is already applied). Its fallback answers unknown routes with a JSON `404`;
     /// nest it rather than merging it into a router with a fallback of its own.
+    ///
+    /// ```
+    /// use background_worker::console::Console;
+    /// use background_worker::Worker;
+    ///
+    /// let app = axum::Router::new().nest("/jobs-console", Console::new(Worker::new()).router());
+    /// # let _: axum::Router = app;
+    /// ```
     pub fn router(self) -> Router {
         let jobs_id = if self.read_only {
             get(show_job)

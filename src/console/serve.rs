@@ -81,6 +81,13 @@ impl Default for Serving {
 impl Serving {
     /// How long a client has to send a whole request head, from the moment the connection is
     /// open or idle (between requests on a kept-alive connection).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use background_worker::console::Serving;
+    /// let serving = Serving::default().header_read_timeout(Duration::from_secs(5));
+    /// # let _ = serving;
+    /// ```
     #[must_use]
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.header_read_timeout = timeout;
@@ -89,6 +96,13 @@ impl Serving {
 
     /// How long one request may take until its response head, reading the body included.
     /// Give it more than the longest handler (for example a `DELETE` that waits for a cancel).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use background_worker::console::Serving;
+    /// let serving = Serving::default().request_timeout(Duration::from_secs(60));
+    /// # let _ = serving;
+    /// ```
     #[must_use]
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
@@ -96,6 +110,13 @@ impl Serving {
     }
 
     /// The largest request body accepted, in bytes.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use background_worker::console::Serving;
+    /// let serving = Serving::default().max_body_bytes(64 * 1024);
+    /// # let _ = serving;
+    /// ```
     #[must_use]
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.max_body_bytes = bytes;
@@ -103,6 +124,13 @@ impl Serving {
     }
 
     /// The longest request target (path and query) accepted, in bytes.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use background_worker::console::Serving;
+    /// let serving = Serving::default().max_uri_bytes(2 * 1024);
+    /// # let _ = serving;
+    /// ```
     #[must_use]
     pub fn max_uri_bytes(mut self, bytes: usize) -> Self {
         self.max_uri_bytes = bytes;
@@ -110,6 +138,13 @@ impl Serving {
     }
 
     /// The most header bytes (names and values) accepted.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use background_worker::console::Serving;
+    /// let serving = Serving::default().max_header_bytes(32 * 1024);
+    /// # let _ = serving;
+    /// ```
     #[must_use]
     pub fn max_header_bytes(mut self, bytes: usize) -> Self {
         self.max_header_bytes = bytes;
@@ -119,6 +154,13 @@ impl Serving {
     /// The most connections open at once. Keep it below the process's file limit (`ulimit -n`)
     /// minus what the rest of the process needs, so that accepting never fails for lack of
     /// file descriptors.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use background_worker::console::Serving;
+    /// let serving = Serving::default().max_connections(900);
+    /// # let _ = serving;
+    /// ```
     #[must_use]
     pub fn max_connections(mut self, connections: usize) -> Self {
         self.max_connections = connections.max(1);
@@ -126,6 +168,10 @@ impl Serving {
     }
 
     /// The cap on open connections.
+    ///
+    /// ```
+    /// assert_eq!(background_worker::console::Serving::default().max_connections_value(), 512);
+    /// ```
     #[must_use]
     pub fn max_connections_value(&self) -> usize {
         self.max_connections
