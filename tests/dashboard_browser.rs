@@ -237,6 +237,23 @@ async fn the_dashboard_shows_jobs_live_and_cancels_them() {
         .expect("query");
     assert!(buttons.is_empty(), "a finished job has no cancel button");
 
+    // Usable on a phone-sized screen: the table becomes cards, nothing overflows sideways.
+    browser.set_window_size(390, 844).await.expect("resize");
+    let fits = until("the page to fit a phone's width", || async {
+        let fits = browser
+            .execute(
+                "return document.documentElement.scrollWidth <= window.innerWidth",
+                Vec::new(),
+            )
+            .await
+            .ok()?;
+        (fits == serde_json::Value::Bool(true)).then_some(())
+    })
+    .await;
+    assert_eq!(fits, ());
+    let shot = browser.screenshot().await.expect("screenshot");
+    std::fs::write(target.join("dashboard-phone.png"), &shot).expect("save the screenshot");
+
     let _ = browser.close().await;
     stop.cancel();
     worker.shutdown().await;

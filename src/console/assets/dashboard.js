@@ -134,6 +134,14 @@
     }
   }
 
+  // After a status change, the counts again within 300 ms (at most once per 300 ms).
+  let countsTimer = null;
+  function countsSoon() {
+    if (countsTimer === null) {
+      countsTimer = setTimeout(() => { countsTimer = null; counts(); }, 300);
+    }
+  }
+
   async function refreshRunning() {
     const running = [...rows.values()].filter((row) => row.view.status === "running");
     if (running.length === 0) return;
@@ -164,6 +172,7 @@
     for (const status of ["pending", "running", "completed", "failed", "cancelled", "lost"]) {
       events.addEventListener(status, (event) => {
         try { show(JSON.parse(event.data), true); } catch (error) { /* not a job */ }
+        countsSoon();
       });
     }
     events.addEventListener("lagged", () => load(true));
