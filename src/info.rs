@@ -97,8 +97,15 @@ pub struct Health {
     pub cancelled: usize,
     /// All tracked entries.
     pub total: usize,
-    /// `false` once shutdown has begun.
+    /// Whether a submission of a new id would be accepted now: `false` once shutdown has begun,
+    /// and while every one of the [`max_tracked`](Health::max_tracked) tracked tasks is live
+    /// (none finished, so none can make room). [`not_accepting`](Health::not_accepting) says
+    /// why.
     pub accepting: bool,
+    /// Why submissions are refused, when [`accepting`](Health::accepting) is `false`.
+    pub not_accepting: Option<NotAccepting>,
+    /// The tracking cap, if one is set ([`WorkerBuilder::max_tracked`](crate::WorkerBuilder::max_tracked)).
+    pub max_tracked: Option<usize>,
     /// The concurrency limit, if one is set.
     pub max_concurrent: Option<usize>,
     /// Pending tasks that wait for a concurrency permit.
@@ -108,6 +115,35 @@ pub struct Health {
     /// missing in the input, so a worker without schedules serializes as before.
     #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Vec::is_empty"))]
     pub schedules: Vec<ScheduleInfo>,
+}
+
+/// Why a [`Worker`](crate::Worker) refuses submissions, in [`Health::not_accepting`].
+///
+/// Feature `serde`: serialized as `"shutting_down"` or `"at_capacity"`.
+///
+/// # Examples
+///
+/// ```
+/// use background_worker::{NotAccepting, Worker};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let worker = Worker::builder().max_tracked(1).build();
+/// worker.submit_with_context("a", |ctx| async move { ctx.cancelled().await; Ok(()) }).await.unwrap();
+/// let health = worker.health();
+/// assert!(!health.accepting);
+/// assert_eq!(health.not_accepting, Some(NotAccepting::AtCapacity));
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum NotAccepting {
+    /// [`Worker::shutdown`](crate::Worker::shutdown) has begun.
+    ShuttingDown,
+    /// Every tracked task is pending or running, at the tracking cap: none can make room.
+    AtCapacity,
 }
 
 /// A status change of one task, from [`Worker::subscribe`](crate::Worker::subscribe).

@@ -60,6 +60,7 @@
 //! | `metrics` | no    | the worker's counters, gauges and histograms through the `metrics` facade, ready for Prometheus (module `metrics`, below) |
 //! | `redis` | no      | `RedisMirror`: one job view, cancel and liveness across replicas, through Redis (below); needs Rust 1.88 |
 //! | `cron`  | no      | cron cadences for schedules ([`Schedule::cron`], [`Schedule::cron_in`]): seconds and IANA time zones, through `croner` and `chrono-tz` |
+//! | `axum`  | no      | module `console`: a jobs console to mount in an axum service (paged job API, cancel, health, Server-Sent Events, a dashboard) and hardened serving; implies `serde` |
 //! | `redis-tls` | no  | `rediss://` for `redis`, through rustls (ring, webpki roots); a sub-feature because it takes a while to compile |
 //!
 //! # Observability
@@ -195,6 +196,9 @@
 mod address_order;
 mod builder;
 mod config;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod console;
 mod context;
 mod counters;
 mod error;
@@ -236,7 +240,7 @@ pub use builder::WorkerBuilder;
 pub use config::DEFAULT_TIMEOUT;
 pub use context::{Cancelled, TaskContext};
 pub use error::{CancelError, SubmitError};
-pub use info::{Health, TaskEvent, TaskInfo};
+pub use info::{Health, NotAccepting, TaskEvent, TaskInfo};
 pub use observe::{Observer, Transition};
 pub use progress::Progress;
 pub use report::{ShutdownReport, TaskOutcome, TaskReport};

@@ -1,4 +1,5 @@
-//! Automatic removal of finished entries: after a time to live, and beyond a maximum count.
+//! Automatic removal of finished entries: after a time to live, beyond a maximum count, and at
+//! the tracking cap to make room for a new submission (oldest finished first).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, PoisonError};
@@ -22,6 +23,9 @@ pub(crate) struct Retention {
     ttl: Option<Duration>,
     max_finished: Option<usize>,
     queue: Mutex<VecDeque<Expiry>>,
+    /// With a tracking cap and no other limit, nothing else takes slots out of the queue: past
+    /// this length, the ones no longer registered (replaced by a re-submission) are dropped.
+    compact_at: Option<usize>,
     /// Wakes the TTL reaper when the queue gets its first item.
     wake: Notify,
 }
@@ -35,11 +39,18 @@ struct Expiry {
 }
 
 impl Retention {
-    pub(crate) fn new(limits: Limits) -> Option<Self> {
-        (limits.ttl.is_some() || limits.max_finished.is_some()).then(|| Self {
+    /// Retention for these limits, and with a tracking cap (`max_tracked`) the queue that
+    /// [`make_room`](Self::make_room) takes the oldest finished entry from. `None` if there is
+    /// nothing to do.
+    pub(crate) fn new(limits: Limits, max_tracked: Option<usize>) -> Option<Self> {
+        let limited = limits.ttl.is_some() || limits.max_finished.is_some();
+        (limited || max_tracked.is_some()).then(|| Self {
             ttl: limits.ttl,
             max_finished: limits.max_finished,
             queue: Mutex::default(),
+            compact_at: max_tracked
+                .filter(|_| !limited)
+                .map(|max| max.saturating_mul(2).max(64)),
             wake: Notify::new(),
         })
     }
@@ -55,11 +66,20 @@ impl Retention {
     /// Queues a slot that just finished; with a maximum count, removes what is in excess.
     pub(crate) fn finished(&self, slot: Arc<Slot>, registry: &Registry, counters: &Counters) {
         let finished = slot.finished_at().unwrap_or_else(Instant::now);
+        let mut stale = VecDeque::new();
         let was_empty = {
             let mut queue = self.queue();
             queue.push_back(Expiry { slot, finished });
+            if self.compact_at.is_some_and(|at| queue.len() > at) {
+                let (kept, gone) = std::mem::take(&mut *queue)
+                    .into_iter()
+                    .partition(|expiry| registry.holds(&expiry.slot));
+                *queue = kept;
+                stale = gone;
+            }
             queue.len() == 1
         };
+        drop(stale);
         if was_empty && self.ttl.is_some() {
             self.wake.notify_one();
         }
@@ -93,6 +113,30 @@ impl Retention {
         };
         drop(gone);
         next
+    }
+
+    /// At the tracking cap: removes the finished entry that finished first and is still
+    /// registered, whatever its time to live. Returns whether one was removed.
+    pub(crate) fn make_room(&self, registry: &Registry, counters: &Counters) -> bool {
+        // Slots taken out are dropped after the queue's lock is released.
+        let mut gone = Vec::new();
+        let made = {
+            let mut queue = self.queue();
+            loop {
+                let Some(expiry) = queue.pop_front() else {
+                    break false;
+                };
+                let removed = registry.remove_if_finished(&expiry.slot);
+                gone.push(expiry.slot);
+                if let Some(removed) = removed {
+                    counters.remove(removed.status_index(), 1);
+                    gone.push(removed);
+                    break true;
+                }
+            }
+        };
+        drop(gone);
+        made
     }
 
     /// Forgets queued slots that are no longer registered (after a cleanup), keeping the queue

@@ -14,7 +14,7 @@ use crate::sync::tokio::time::Instant;
 
 use crate::config::Config;
 use crate::counters::Counters;
-use crate::info::{Health, TaskEvent, TaskInfo};
+use crate::info::{Health, NotAccepting, TaskEvent, TaskInfo};
 use crate::latch::Latch;
 use crate::observe::Transition;
 use crate::registry::{Refused, Registry};
@@ -71,7 +71,7 @@ impl Shared {
             next_generation: AtomicU64::new(0),
             registry: Registry::new(config.max_tracked),
             counters: Counters::default(),
-            retention: Retention::new(config.retention),
+            retention: Retention::new(config.retention, config.max_tracked),
             events: broadcast::channel(EVENT_CAPACITY).0,
             subscribed: AtomicBool::new(false),
             semaphore: config.max_concurrent.map(Semaphore::new),
@@ -100,7 +100,8 @@ impl Shared {
     }
 
     /// Registers a freshly made pending slot and tells observers about it. On a full registry,
-    /// first removes what retention allows, then tries once more.
+    /// first removes what retention allows, then the oldest finished entries one at a time
+    /// until the slot fits or none is left: only a registry of live tasks refuses.
     ///
     /// `telling`: what the slot was made with. A slot made without observers counts its
     /// `Pending` stage as told already, so there is nothing to tell and its mutex is not taken.
@@ -109,8 +110,13 @@ impl Shared {
         if matches!(inserted, Err(Refused::Full)) {
             if let Some(retention) = &self.retention {
                 retention.prune(&self.registry, &self.counters, Instant::now());
+                inserted = self.registry.insert(slot);
+                while matches!(inserted, Err(Refused::Full))
+                    && retention.make_room(&self.registry, &self.counters)
+                {
+                    inserted = self.registry.insert(slot);
+                }
             }
-            inserted = self.registry.insert(slot);
         }
         let replaced = inserted?;
         if let Some(old) = &replaced {
@@ -214,14 +220,28 @@ impl Shared {
 
     pub(crate) fn health(&self) -> Health {
         let count = |status: TaskStatus| self.counters.get(status.index());
+        let total = self.registry.len();
+        let not_accepting = if self.registry.is_closed() {
+            Some(NotAccepting::ShuttingDown)
+        } else if self
+            .config
+            .max_tracked
+            .is_some_and(|max| total >= max && self.counters.finished() == 0)
+        {
+            Some(NotAccepting::AtCapacity)
+        } else {
+            None
+        };
         Health {
             pending: count(TaskStatus::Pending),
             running: count(TaskStatus::Running),
             completed: count(TaskStatus::Completed),
             failed: count(TaskStatus::Failed(String::new())),
             cancelled: count(TaskStatus::Cancelled),
-            total: self.registry.len(),
-            accepting: !self.registry.is_closed(),
+            total,
+            accepting: not_accepting.is_none(),
+            not_accepting,
+            max_tracked: self.config.max_tracked,
             max_concurrent: self.config.max_concurrent,
             waiting_for_permit: self.waiting_for_permit.load(Ordering::Relaxed),
             schedules: Vec::new(), // filled in by `Worker::health`

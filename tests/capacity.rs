@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use background_worker::{SubmitError, TaskStatus, Worker};
+use background_worker::{NotAccepting, SubmitError, TaskStatus, Worker};
 use common::{forever, secs, settle, sleep_secs, Flag};
 
 fn at_capacity(id: &str, limit: usize) -> SubmitError {
@@ -93,27 +93,74 @@ async fn a_rejected_closure_is_dropped_without_running() {
 async fn a_rejected_submission_leaves_the_tracked_tasks_untouched() {
     let worker = Worker::builder().max_tracked(2).build();
     worker.submit("a", forever).await.unwrap();
-    run_to_completion(&worker, "b").await;
+    worker.submit("b", forever).await.unwrap();
     settle().await;
     let before = worker.tasks().len();
-
-    let _ = worker.submit("c", forever).await;
-
-    assert_eq!(worker.tasks().len(), before);
-    assert!(!worker.has_task("c"));
-    assert_eq!(worker.get_task_status("a").await, Some(TaskStatus::Running));
-    assert_eq!(worker.get_task_status("b").await, Some(TaskStatus::Completed));
-}
-
-#[tokio::test(start_paused = true)]
-async fn finished_entries_count_toward_capacity_until_removed() {
-    let worker = Worker::builder().max_tracked(2).build();
-    run_to_completion(&worker, "a").await;
-    run_to_completion(&worker, "b").await;
 
     let refused = worker.submit("c", forever).await;
 
     assert_eq!(refused, Err(at_capacity("c", 2)));
+    assert_eq!(worker.tasks().len(), before);
+    assert!(!worker.has_task("c"));
+    assert_eq!(worker.get_task_status("a").await, Some(TaskStatus::Running));
+    assert_eq!(worker.get_task_status("b").await, Some(TaskStatus::Running));
+}
+
+/// At the cap, finished entries make room, the one that finished first first (issue 28: a burst
+/// used to lock the service out until retention removed them).
+#[tokio::test(start_paused = true)]
+async fn finished_entries_make_room_oldest_first() {
+    let worker = Worker::builder().max_tracked(2).build();
+    run_to_completion(&worker, "a").await;
+    run_to_completion(&worker, "b").await;
+
+    assert_eq!(worker.submit("c", forever).await, Ok(()));
+
+    assert!(!worker.has_task("a"), "the oldest finished entry made room");
+    assert_eq!(worker.get_task_status("b").await, Some(TaskStatus::Completed));
+    assert_eq!(worker.task_count(), 2);
+    assert_eq!(worker.health().total, 2);
+    assert_eq!(worker.health().completed, 1);
+}
+
+/// Only when every tracked task is live is a submission refused; `health` says why.
+#[tokio::test(start_paused = true)]
+async fn only_a_registry_of_live_tasks_refuses_and_health_says_so() {
+    let worker = Worker::builder().max_tracked(2).build();
+    run_to_completion(&worker, "a").await;
+    worker.submit("b", forever).await.unwrap();
+    assert!(worker.health().accepting);
+
+    worker.submit("c", forever).await.unwrap();
+    assert!(!worker.has_task("a"));
+    let health = worker.health();
+    assert_eq!(
+        (health.accepting, health.not_accepting, health.max_tracked),
+        (false, Some(NotAccepting::AtCapacity), Some(2))
+    );
+    assert_eq!(worker.submit("d", forever).await, Err(at_capacity("d", 2)));
+
+    worker.cancel("b").await.unwrap();
+    assert!(worker.health().accepting, "a finished entry can make room again");
+    assert_eq!(worker.submit("d", forever).await, Ok(()));
+}
+
+/// Many more submissions than the cap, one after another, as in a burst: each finished entry
+/// makes room for the next, and nothing is refused.
+#[tokio::test(start_paused = true)]
+async fn a_burst_far_beyond_the_cap_is_accepted_once_jobs_finish() {
+    let worker = Worker::builder().max_tracked(10).build();
+    for i in 0..1_000 {
+        let id = format!("job-{i}");
+        assert_eq!(
+            worker.submit(id.clone(), || async { Ok(()) }).await,
+            Ok(()),
+            "{id}"
+        );
+        worker.wait(&id).await;
+    }
+    assert_eq!(worker.task_count(), 10);
+    assert!(worker.has_task("job-999") && !worker.has_task("job-989"));
 }
 
 #[tokio::test(start_paused = true)]
@@ -161,7 +208,7 @@ async fn max_finished_keeps_room_for_new_work() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn at_capacity_when_retention_has_nothing_to_remove_yet() {
+async fn finished_entries_make_room_before_their_time_to_live() {
     let worker = Worker::builder()
         .max_tracked(2)
         .retain_finished_for(secs(10))
@@ -170,9 +217,9 @@ async fn at_capacity_when_retention_has_nothing_to_remove_yet() {
     run_to_completion(&worker, "b").await;
     sleep_secs(5).await;
 
-    let refused = worker.submit("c", forever).await;
-
-    assert_eq!(refused, Err(at_capacity("c", 2)));
+    assert_eq!(worker.submit("c", forever).await, Ok(()));
+    assert!(!worker.has_task("a"));
+    assert!(worker.has_task("b"));
 }
 
 #[tokio::test(start_paused = true)]

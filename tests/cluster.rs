@@ -6,7 +6,7 @@
 //!
 //! Each test starts its own `redis-server`, since the demo's namespace is fixed.
 
-#![cfg(all(feature = "serde", feature = "redis"))]
+#![cfg(all(feature = "axum", feature = "redis"))]
 
 mod redis_support;
 mod server_support;

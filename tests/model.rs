@@ -217,6 +217,8 @@ struct Task {
     state: State,
     /// Told to stop (by `cancel` or `shutdown`): whatever it returns, it is `Cancelled`.
     cancelled: bool,
+    /// When it became `Done` (model ms), for the tracking cap's oldest-finished-first rule.
+    done_at: u64,
 }
 
 /// What the model expects from a `shutdown`: each drained task with the outcomes allowed for it
@@ -314,6 +316,7 @@ impl Model {
                         task.body.status()
                     };
                     task.state = State::Done(status);
+                    task.done_at = next;
                 }
             }
             self.fill_permits();
@@ -335,6 +338,18 @@ impl Model {
     }
 
     fn submit(&mut self, id: &'static str, body: Body) -> Result<(), SubmitError> {
+        self.submit_evicting(id, body, |_| true)
+    }
+
+    /// `submit`; at the tracking cap, the finished entry that finished first makes room. Among
+    /// entries that finished at the same instant the order is the runtime's: `evicted` tells
+    /// which one the worker removed (the model checks it is one of them).
+    fn submit_evicting(
+        &mut self,
+        id: &'static str,
+        body: Body,
+        evicted: impl Fn(&str) -> bool,
+    ) -> Result<(), SubmitError> {
         if id.is_empty() {
             return Err(SubmitError::InvalidId { id: id.into() });
         }
@@ -349,7 +364,26 @@ impl Model {
             Some(_) => {}
             None => {
                 if let Some(limit) = self.setup.max_tracked.filter(|&limit| self.tasks.len() >= limit) {
-                    return Err(SubmitError::AtCapacity { id: id.into(), limit });
+                    let first = self
+                        .tasks
+                        .values()
+                        .filter(|task| matches!(task.state, State::Done(_)))
+                        .map(|task| task.done_at)
+                        .min();
+                    let Some(first) = first else {
+                        return Err(SubmitError::AtCapacity { id: id.into(), limit });
+                    };
+                    let oldest: Vec<&'static str> = self
+                        .tasks
+                        .iter()
+                        .filter(|(_, task)| matches!(task.state, State::Done(_)) && task.done_at == first)
+                        .map(|(id, _)| *id)
+                        .collect();
+                    let gone = match oldest.iter().find(|old| evicted(old)) {
+                        Some(gone) => *gone,
+                        None => oldest[0],
+                    };
+                    self.tasks.remove(gone);
                 }
             }
         }
@@ -359,6 +393,7 @@ impl Model {
                 body,
                 state: State::Pending,
                 cancelled: false,
+                done_at: 0,
             },
         );
         self.queue.push_back(id);
@@ -375,6 +410,7 @@ impl Model {
             State::Done(status) => Ok(status),
             State::Pending => {
                 task.state = State::Done(TaskStatus::Cancelled);
+                task.done_at = self.now;
                 self.queue.retain(|queued| *queued != id);
                 Ok(TaskStatus::Cancelled)
             }
@@ -677,7 +713,8 @@ async fn run_case(setup: Setup, ops: Vec<Op>) -> Result<(), TestCaseError> {
         match op {
             Op::Submit(id, body) => {
                 let real = hung(&step, submit(&worker, &probe, id, body)).await?;
-                check_eq!(step, "submit", real, model.submit(id, body));
+                let expected = model.submit_evicting(id, body, |old| !worker.has_task(old));
+                check_eq!(step, "submit", real, expected);
             }
             Op::Cancel(id) => {
                 let real = hung(&step, worker.cancel(id)).await?;

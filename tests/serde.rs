@@ -138,6 +138,8 @@ async fn health_serializes_as_a_flat_object() {
             "cancelled": 0,
             "total": 2,
             "accepting": true,
+            "not_accepting": null,
+            "max_tracked": null,
             "max_concurrent": 1,
             "waiting_for_permit": 1,
         })

@@ -5,17 +5,18 @@
 //! `submissions_while_draining_get_503`, which serves the example's router in-process to hold the
 //! worker in its drain deterministically.
 
-#![cfg(feature = "serde")]
+#![cfg(feature = "axum")]
 
 mod server_support;
 
-#[path = "../examples/03_job_server/api.rs"]
+#[path = "../examples/03_job_server/jobs.rs"]
 #[allow(clippy::duplicate_mod)]
-mod api;
+mod jobs;
 
 use std::future::IntoFuture;
 use std::time::{Duration, Instant};
 
+use background_worker::console::Console;
 use background_worker::{TaskOutcome, TaskStatus, Worker};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
@@ -195,7 +196,7 @@ async fn endpoints_then_sigterm_with_jobs_in_flight() {
     );
     assert_eq!(still["message"], "disk full");
 
-    // GET /jobs lists every job with its status, oldest first.
+    // GET /jobs lists every job with its status, newest first.
     let (status, list) = send(client.get(server.url("/jobs"))).await;
     assert_eq!(status, StatusCode::OK, "{list}");
     assert_eq!(list["count"], 5, "{list}");
@@ -213,14 +214,15 @@ async fn endpoints_then_sigterm_with_jobs_in_flight() {
     assert_eq!(
         listed,
         [
-            (sleeper.as_str(), "completed"),
-            (failing.as_str(), "failed"),
-            (panicking.as_str(), "failed"),
-            (long.as_str(), "cancelled"),
             (stubborn.as_str(), "cancelled"),
+            (long.as_str(), "cancelled"),
+            (panicking.as_str(), "failed"),
+            (failing.as_str(), "failed"),
+            (sleeper.as_str(), "completed"),
         ]
     );
-    assert_eq!(list["jobs"][1]["message"], "disk full");
+    assert_eq!(list["jobs"][3]["message"], "disk full");
+    assert_eq!(list["next_cursor"], Value::Null, "{list}");
     let (_, health) = send(client.get(server.url("/health"))).await;
     assert_eq!(
         (
@@ -346,14 +348,14 @@ async fn bad_input(client: &Client, server: &Server) {
         StatusCode::UNPROCESSABLE_ENTITY,
     );
     for kind in ["sleep", "ignore_cancel"] {
-        let absurd = json!({"kind": kind, "ms": api::MAX_JOB_MS + 1});
+        let absurd = json!({"kind": kind, "ms": jobs::MAX_JOB_MS + 1});
         assert_client_error(
             "absurd duration",
             send(client.post(&jobs).json(&absurd)).await,
             StatusCode::UNPROCESSABLE_ENTITY,
         );
     }
-    let huge = json!({"kind": "fail", "message": "x".repeat(api::MAX_BODY_BYTES)});
+    let huge = json!({"kind": "fail", "message": "x".repeat(jobs::MAX_BODY_BYTES)});
     assert_client_error(
         "oversized body",
         send(client.post(&jobs).json(&huge)).await,
@@ -408,7 +410,15 @@ async fn submissions_while_draining_get_503() {
         .await
         .expect("bind loopback");
     let base = format!("http://{}", listener.local_addr().expect("bound address"));
-    let server = tokio::spawn(axum::serve(listener, api::router(worker.clone())).into_future());
+    let server = tokio::spawn(
+        axum::serve(
+            listener,
+            Console::new(worker.clone())
+                .router()
+                .merge(jobs::router(worker.clone())),
+        )
+        .into_future(),
+    );
     let client = Client::new();
 
     let (status, accepted) = send(

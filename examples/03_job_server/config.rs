@@ -8,7 +8,8 @@ use clap::Parser;
 
 pub(crate) const USAGE: &str =
     "03_job_server [--addr HOST:PORT] [--shutdown-timeout-ms N] [--cancel-timeout-ms N] \
-[--max-concurrent N] [--redis URL] [--replica NAME] [--lease-ms N]";
+[--max-concurrent N] [--max-tracked N] [--max-connections N] [--read-only] [--redis URL] \
+[--replica NAME] [--lease-ms N]";
 
 const DEFAULT_HOST: &str = "127.0.0.1";
 const DEFAULT_PORT: u16 = 3000;
@@ -33,6 +34,16 @@ struct Cli {
     /// Jobs running at once, the others wait [default: no limit]
     #[arg(long, env = "MAX_CONCURRENT", value_name = "N", value_parser = concurrency)]
     max_concurrent: Option<usize>,
+    /// Jobs tracked at most (any status); at the cap the oldest finished jobs make room, and
+    /// only when every tracked job is live do submissions get 429
+    #[arg(long, env = "MAX_TRACKED", value_name = "N", default_value = "10000", value_parser = tracked)]
+    max_tracked: usize,
+    /// Connections open at once [default: the file limit (ulimit -n) less 128, at least 16]
+    #[arg(long, env = "MAX_CONNECTIONS", value_name = "N", value_parser = connections)]
+    max_connections: Option<usize>,
+    /// Serve the console read-only: no DELETE /jobs/{id}, no cancel buttons on the dashboard
+    #[arg(long, env = "READ_ONLY")]
+    read_only: bool,
     /// Mirror jobs to this Redis (redis://[:password@]host[:port][/db], rediss:// for TLS) for
     /// one job view across replicas [default: none, jobs stay in this process]
     #[arg(long, env = "REDIS_URL", value_name = "URL", hide_env_values = true)]
@@ -51,6 +62,9 @@ pub(crate) struct Config {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) cancel_timeout: Duration,
     pub(crate) max_concurrent: Option<usize>,
+    pub(crate) max_tracked: usize,
+    pub(crate) max_connections: usize,
+    pub(crate) read_only: bool,
     /// The Redis URL, which may hold a password: never log it.
     pub(crate) redis: Option<String>,
     pub(crate) replica: Option<String>,
@@ -93,6 +107,9 @@ impl Config {
             shutdown_timeout: cli.shutdown_timeout_ms,
             cancel_timeout: cli.cancel_timeout_ms,
             max_concurrent: cli.max_concurrent,
+            max_tracked: cli.max_tracked,
+            max_connections: cli.max_connections.unwrap_or_else(default_connections),
+            read_only: cli.read_only,
             redis: cli.redis.filter(|url| !url.is_empty()),
             replica: cli.replica,
             lease: cli.lease_ms,
@@ -149,4 +166,34 @@ fn concurrency(value: &str) -> Result<usize, String> {
         0 => Err("the concurrency limit must be at least 1".into()),
         limit => usize::try_from(limit).map_err(|_| "concurrency limit too large".into()),
     }
+}
+
+fn tracked(value: &str) -> Result<usize, String> {
+    match number(value)? {
+        0 => Err("the tracking cap must be at least 1".into()),
+        limit => usize::try_from(limit).map_err(|_| "tracking cap too large".into()),
+    }
+}
+
+fn connections(value: &str) -> Result<usize, String> {
+    match number(value)? {
+        0 => Err("the connection cap must be at least 1".into()),
+        limit => usize::try_from(limit).map_err(|_| "connection cap too large".into()),
+    }
+}
+
+/// File descriptors left for everything but client connections (the listener, Redis, logs).
+const RESERVED_FILES: usize = 128;
+
+/// The soft limit on open files less [`RESERVED_FILES`], at least 16; 1 024 where the limit
+/// cannot be read (`/proc/self/limits` is Linux's).
+fn default_connections() -> usize {
+    let soft = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            let line = limits.lines().find(|line| line.starts_with("Max open files"))?;
+            line.split_whitespace().nth(3)?.parse::<usize>().ok()
+        })
+        .unwrap_or(1_024 + RESERVED_FILES);
+    soft.saturating_sub(RESERVED_FILES).max(16)
 }

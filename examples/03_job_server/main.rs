@@ -1,11 +1,17 @@
 //! A job service on Axum, the way the crate is meant to be used in a web server: one [`Worker`]
-//! built in `main`, a clone in the router's state, and `worker.shutdown().await` on SIGTERM.
+//! built in `main`, the library's jobs console (`background_worker::console`, feature `axum`)
+//! mounted at the root, this application's own `POST /jobs` next to it (see `jobs.rs`), served
+//! by `console::serve` with timeouts and a connection cap, and `worker.shutdown().await` on
+//! SIGTERM.
 //!
 //! `POST /jobs` starts demo work (`sleep` with progress, `fail`, `panic`, `ignore_cancel`) under a
-//! server-generated id; `GET /jobs/{id}` shows its status, progress and timings; `DELETE
-//! /jobs/{id}` cancels it; `GET /jobs` lists every job; `GET /health` counts jobs per status and
-//! answers `503` once shutdown has begun. Bad input gets a `4xx` with a JSON error, never a `500`.
-//! Finished jobs stay queryable for ten minutes; at most 10 000 jobs are tracked (`429` beyond).
+//! server-generated id. The console answers `GET /jobs/{id}` (status, progress, timings), `DELETE
+//! /jobs/{id}` (cancel), `GET /jobs?limit=N&cursor=C&status=S&replica=R` (a page, newest first),
+//! `GET /health` (`503` once shutdown has begun or while every tracked job is live), `GET /events`
+//! (status changes as Server-Sent Events) and `GET /dashboard` (open it in a browser). Bad input
+//! gets a `4xx` with a JSON error, never a `500`. Finished jobs stay queryable for ten minutes;
+//! at most `--max-tracked` jobs are tracked: at the cap the oldest finished ones make room, and
+//! only when all of them are live does a submission get `429` with `Retry-After`.
 //!
 //! On SIGTERM or Ctrl-C the listener closes, the worker stops accepting jobs (`503`), cancels the
 //! running ones and waits for them up to its shutdown timeout, then the report is logged and printed
@@ -34,6 +40,9 @@
 //! | `--shutdown-timeout-ms N` | `SHUTDOWN_TIMEOUT_MS` | `5000`           |
 //! | `--cancel-timeout-ms N`   | `CANCEL_TIMEOUT_MS`   | `5000`           |
 //! | `--max-concurrent N`      | `MAX_CONCURRENT`      | no limit         |
+//! | `--max-tracked N`         | `MAX_TRACKED`         | `10000`          |
+//! | `--max-connections N`     | `MAX_CONNECTIONS`     | file limit - 128 |
+//! | `--read-only`             | `READ_ONLY`           | cancel allowed   |
 //! | `--redis URL`             | `REDIS_URL`           | none: one process |
 //! | `--replica NAME`          | `REPLICA`             | host name and pid |
 //! | `--lease-ms N`            | `LEASE_MS`            | `10000`          |
@@ -41,18 +50,18 @@
 //! Logs go to stderr (`RUST_LOG`, default `info`); stdout carries only the two machine-readable
 //! lines `listening on ADDR` and `shutdown_report {json}`.
 
-mod api;
 #[cfg(feature = "redis")]
 mod cluster;
 mod config;
+mod jobs;
 #[cfg(feature = "metrics")]
 mod metrics;
 
-use std::future::IntoFuture;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use background_worker::console::{self, Console, JobIndex, Serving};
 use background_worker::{ShutdownReport, Worker};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -65,9 +74,8 @@ use crate::config::{Config, Parsed, USAGE};
 const HTTP_DRAIN_MARGIN: Duration = Duration::from_secs(1);
 /// Finished jobs stay queryable this long, then `GET /jobs/{id}` answers `404`.
 const RETAIN_FINISHED: Duration = Duration::from_secs(10 * 60);
-/// Jobs tracked at most (any status); beyond it submissions get `429`. Bounds the memory a
-/// flood of submissions can take.
-const MAX_TRACKED_JOBS: usize = 10_000;
+/// Slow or idle clients: a request head must arrive within this (also between requests).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -114,12 +122,14 @@ async fn main() -> ExitCode {
         }
     };
 
+    let index = JobIndex::new(config.max_tracked);
     let mut builder = Worker::builder()
         .name("jobs")
         .shutdown_timeout(config.shutdown_timeout)
         .cancel_timeout(config.cancel_timeout)
         .retain_finished_for(RETAIN_FINISHED)
-        .max_tracked(MAX_TRACKED_JOBS);
+        .max_tracked(config.max_tracked)
+        .observer(index.clone());
     if let Some(limit) = config.max_concurrent {
         builder = builder.max_concurrent(limit);
     }
@@ -128,21 +138,33 @@ async fn main() -> ExitCode {
         builder = builder.observer(mirror.observer());
     }
     let worker = builder.build();
-    let app = api::router(worker.clone());
+    // A cancel waits for the worker's cancel timeout (then aborts), plus a margin for a remote
+    // owner to answer.
+    let cancel_wait = config.cancel_timeout + Duration::from_secs(1);
+    let console = Console::new(worker.clone())
+        .index(index)
+        .cancel_wait(cancel_wait)
+        .read_only(config.read_only);
     #[cfg(feature = "redis")]
-    let app = match &mirror {
+    let console = match &mirror {
         Some(mirror) => {
             if let Err(error) = mirror.start(&worker) {
                 eprintln!("error: {error}");
                 return ExitCode::FAILURE;
             }
             tracing::info!(replica = mirror.replica(), lease = ?config.lease, "mirroring jobs to redis");
-            cluster::router(worker.clone(), mirror.clone(), config.cancel_timeout)
+            console.mirror(mirror.clone())
         }
-        None => app,
+        None => console,
     };
     #[cfg(feature = "metrics")]
-    let app = app.merge(metrics::router(scrape));
+    let console = console.metrics(move || scrape.render());
+    let app = console.router().merge(jobs::router(worker.clone()));
+    let serving = Serving::default()
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .request_timeout(cancel_wait + Duration::from_secs(5))
+        .max_body_bytes(jobs::MAX_BODY_BYTES)
+        .max_connections(config.max_connections);
 
     let listener = match TcpListener::bind(&config.addr).await {
         Ok(listener) => listener,
@@ -162,14 +184,14 @@ async fn main() -> ExitCode {
         shutdown_timeout = ?config.shutdown_timeout,
         cancel_timeout = ?config.cancel_timeout,
         max_concurrent = ?config.max_concurrent,
+        max_tracked = config.max_tracked,
+        max_connections = config.max_connections,
         "job server started"
     );
 
-    // Cancelling `stop` makes axum close the listener and finish the open connections.
+    // Cancelling `stop` closes the listener and finishes the open connections.
     let stop = CancellationToken::new();
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(stop.clone().cancelled_owned())
-        .into_future();
+    let server = console::serve(listener, app, serving, stop.clone().cancelled_owned());
     let mut server = tokio::spawn(server);
 
     let mut exit = ExitCode::SUCCESS;

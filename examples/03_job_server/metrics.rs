@@ -1,16 +1,13 @@
 //! `GET /metrics` in the Prometheus text format (feature `metrics`): the worker's metrics (see
-//! `background_worker::metrics`) through metrics-exporter-prometheus, rendered by this server
-//! rather than by the exporter's own listener, so that it shares the API's port.
+//! `background_worker::metrics`) through metrics-exporter-prometheus, rendered by the console
+//! (`Console::metrics`) rather than by the exporter's own listener, so that it shares the API's
+//! port.
 //!
 //! The recorder is installed by [`install`] before `main` builds the worker: the worker takes
 //! its metric handles from the recorder installed when it is built.
 
 use std::time::Duration;
 
-use axum::http::header;
-use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::Router;
 use background_worker::metrics::{
     SHUTDOWN_DURATION_SECONDS, SHUTDOWN_SECONDS_BUCKETS, TASK_DURATION_SECONDS, TASK_QUEUE_WAIT_SECONDS,
     TASK_SECONDS_BUCKETS,
@@ -45,21 +42,4 @@ pub(crate) fn install() -> Result<PrometheusHandle, BuildError> {
         }
     });
     Ok(handle)
-}
-
-/// `GET /metrics`, to merge into the API's router.
-pub(crate) fn router(handle: PrometheusHandle) -> Router {
-    Router::new().route(
-        "/metrics",
-        get(move || {
-            let scrape = handle.render();
-            async move {
-                (
-                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-                    scrape,
-                )
-                    .into_response()
-            }
-        }),
-    )
 }

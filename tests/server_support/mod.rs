@@ -36,7 +36,21 @@ impl Server {
     /// Starts the server on an ephemeral loopback port with these environment variables and
     /// waits for its `listening on ADDR` line.
     pub(crate) fn start(envs: &[(&str, &str)]) -> Self {
-        let mut command = Command::new(example_binary());
+        Self::start_command(Command::new(example_binary()), envs)
+    }
+
+    /// As [`start`](Self::start), under a soft limit of `files` open files (`ulimit -n`, through
+    /// `sh`, so the tests need no libc).
+    pub(crate) fn start_with_file_limit(files: u32, envs: &[(&str, &str)]) -> Self {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -n {files} && exec \"$0\" \"$@\""))
+            .arg(example_binary());
+        Self::start_command(command, envs)
+    }
+
+    fn start_command(mut command: Command, envs: &[(&str, &str)]) -> Self {
         command
             .args(["--addr", "127.0.0.1:0"])
             .env_remove("PORT")
@@ -220,6 +234,8 @@ fn is_stale(binary: &Path) -> bool {
         root.join("src").join("redis"),
         root.join("src").join("redis").join("scripts"),
         root.join("src").join("redis").join("scripts").join("includes"),
+        root.join("src").join("console"),
+        root.join("src").join("console").join("assets"),
     ];
     dirs.iter()
         .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten().flatten())
@@ -240,7 +256,7 @@ fn build(profile_dir: &Path) {
     let target_dir = profile_dir.parent().expect("target/<profile> has a parent");
     // The features this test was built with, so the binary matches (`--redis` needs `redis`,
     // `GET /metrics` needs `metrics`).
-    let mut features = vec!["serde"];
+    let mut features = vec!["axum"];
     if cfg!(feature = "metrics") {
         features.push("metrics");
     }
