@@ -1,4 +1,4 @@
-//! Configuring a [`Worker`].
+//! Making a [`Worker`]: [`Worker::new`], [`Worker::builder`] and the [`WorkerBuilder`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -6,6 +6,32 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::observe::{FnObserver, Observer, Transition};
 use crate::worker::Worker;
+
+impl Default for Worker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Worker {
+    /// A worker with the defaults: no concurrency limit, 5 second cancel and shutdown timeouts.
+    ///
+    /// It needs no runtime until the first task is submitted.
+    ///
+    /// ```
+    /// let worker = background_worker::Worker::new();
+    /// assert!(!worker.is_shutting_down());
+    /// ```
+    #[must_use]
+    pub fn new() -> Self {
+        WorkerBuilder::default().build()
+    }
+
+    /// A builder to set the concurrency limit and the timeouts. See [`WorkerBuilder`].
+    pub fn builder() -> WorkerBuilder {
+        WorkerBuilder::default()
+    }
+}
 
 /// Configures and builds a [`Worker`]. Made by [`Worker::builder`].
 ///
@@ -26,7 +52,7 @@ use crate::worker::Worker;
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct WorkerBuilder {
     pub(crate) config: Config,
-    /// Set by `metrics(false)` (feature `metrics`, see `src/metrics.rs`).
+    /// Set by [`metrics(false)`](Self::metrics) (feature `metrics`).
     #[cfg(feature = "metrics")]
     pub(crate) without_metrics: bool,
 }
@@ -142,6 +168,21 @@ impl WorkerBuilder {
         self.observer(FnObserver(observer))
     }
 
+    /// Whether the worker emits the metrics of the [`metrics`](crate::metrics) module (feature
+    /// `metrics`). Default: `true`. With `false`, no metrics observer is added, so the worker
+    /// costs what it costs without the feature (other crates of a build may turn the feature on).
+    ///
+    /// ```
+    /// let quiet = background_worker::Worker::builder().metrics(false).build();
+    /// # drop(quiet);
+    /// ```
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn metrics(mut self, enabled: bool) -> Self {
+        self.without_metrics = !enabled;
+        self
+    }
+
     /// Builds the worker. It needs no runtime until the first task is submitted.
     ///
     /// With the feature `metrics`, this also adds the observer that emits the worker's
@@ -151,7 +192,9 @@ impl WorkerBuilder {
     #[cfg_attr(not(feature = "metrics"), allow(unused_mut))]
     pub fn build(mut self) -> Worker {
         #[cfg(feature = "metrics")]
-        crate::metrics::install(&mut self);
+        if !self.without_metrics {
+            crate::metrics::install(&mut self.config);
+        }
         Worker::from_config(self.config)
     }
 }

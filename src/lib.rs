@@ -199,6 +199,7 @@ mod counters;
 mod error;
 mod id;
 mod info;
+mod inspect;
 mod latch;
 mod mark;
 #[cfg(feature = "metrics")]
@@ -207,6 +208,7 @@ pub mod metrics;
 mod observe;
 mod panic;
 mod progress;
+mod reaper;
 #[cfg(feature = "redis")]
 mod redis;
 mod registry;
@@ -217,6 +219,7 @@ mod shared;
 mod shutdown;
 mod slot;
 mod status;
+mod submit;
 mod sync;
 mod tracker;
 mod worker;
@@ -242,3 +245,14 @@ pub use worker::Worker;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+/// The Rust examples of the operations guide (`docs/operations.md`), run as doctests.
+#[cfg(all(doctest, feature = "metrics"))]
+#[doc = include_str!("../docs/operations.md")]
+struct OperationsGuideDoctests;
+
+/// The Rust examples of the replicas guide (`docs/replicas.md`), run as doctests (against the
+/// test suite's `redis-server` when `BACKGROUND_WORKER_REDIS_PORT` is set).
+#[cfg(all(doctest, feature = "redis"))]
+#[doc = include_str!("../docs/replicas.md")]
+struct ReplicasGuideDoctests;

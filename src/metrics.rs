@@ -76,7 +76,7 @@ use ::metrics::{
     Histogram, Unit,
 };
 
-use crate::builder::WorkerBuilder;
+use crate::config::Config;
 use crate::observe::{Observer, Transition};
 use crate::report::ShutdownReport;
 use crate::status::TaskStatus;
@@ -120,28 +120,11 @@ const FINISHED: [&str; 3] = ["completed", "failed", "cancelled"];
 /// The shutdown outcomes, in the order of the per-outcome handles.
 const OUTCOMES: [&str; 4] = ["completed", "failed", "cancelled", "aborted"];
 
-impl WorkerBuilder {
-    /// Whether the worker emits the metrics of the [`metrics`](crate::metrics) module (feature
-    /// `metrics`). Default: `true`. With `false`, no metrics observer is added, so the worker
-    /// costs what it costs without the feature (other crates of a build may turn the feature on).
-    ///
-    /// ```
-    /// let quiet = background_worker::Worker::builder().metrics(false).build();
-    /// # drop(quiet);
-    /// ```
-    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
-    pub fn metrics(mut self, enabled: bool) -> Self {
-        self.without_metrics = !enabled;
-        self
-    }
-}
-
-/// Called by [`WorkerBuilder::build`]: adds the metrics observer unless it was turned off.
-pub(crate) fn install(builder: &mut WorkerBuilder) {
-    if !builder.without_metrics {
-        let observer = MetricsObserver::new(&builder.config.name);
-        builder.config.observers.push(Arc::new(observer));
-    }
+/// Called by [`WorkerBuilder::build`](crate::WorkerBuilder::build), unless metrics were turned
+/// off: adds the metrics observer, with handles from the recorder installed now.
+pub(crate) fn install(config: &mut Config) {
+    let observer = MetricsObserver::new(&config.name);
+    config.observers.push(Arc::new(observer));
 }
 
 /// Emits one worker's metrics. Every handle is resolved in [`MetricsObserver::new`], from the

@@ -3,7 +3,7 @@
 //!
 //! The map is touched when a task is submitted (one insert), looked up, listed or removed; never
 //! while a task runs. A task's transitions after `submit` are written into its own slot (see
-//! `slot.rs`), so tasks do not contend on the map's shard locks.
+//! `slot/`), so tasks do not contend on the map's shard locks.
 //!
 //! Ids are hashed with std's SipHash under random keys (ids can come from users); each slot keeps
 //! its id's hash, so the map hashes an id once per submission and once per lookup, never again
@@ -31,7 +31,7 @@
 //! - A slot is inserted as `Pending` before its task is spawned.
 //! - A live (pending or running) slot is never removed or replaced: [`Registry::insert`] refuses
 //!   its id and the removals skip it, both deciding under the shard lock; and a slot's status
-//!   only moves forward (see `slot.rs`), so a slot seen terminal under the lock stays terminal.
+//!   only moves forward (see `slot/mod.rs`), so a slot seen terminal under the lock stays terminal.
 //! - Once [`Registry::close`] has returned, every insert is refused. The closed flag is read
 //!   under the shard lock of the insert, and [`Registry::live`] visits every shard under its lock
 //!   after the flag is set; so each insert is either refused or seen by a `live` call made after

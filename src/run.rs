@@ -28,7 +28,7 @@ pub(crate) struct FinishGuard {
     shared: Arc<Shared>,
     slot: Arc<Slot>,
     armed: bool,
-    /// The future runs inside the task's span (see `Worker::spawn`): only then is the outcome
+    /// The future runs inside the task's span (see `submit::spawn`): only then is the outcome
     /// recorded on the current span.
     pub(crate) instrumented: bool,
 }

@@ -1,27 +1,22 @@
-//! [`Worker`]: the public handle.
+//! [`Worker`]: the public handle, and what changes its tasks (submit, cancel, wait, shutdown).
+//! Making one is in `builder.rs`, the read-only queries in `inspect.rs`.
 
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
 use crate::sync::tokio;
-use crate::sync::tokio::sync::broadcast;
-use crate::sync::tokio::time::Instant;
 use crate::sync::tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
-use crate::builder::WorkerBuilder;
 use crate::config::Config;
 use crate::context::TaskContext;
 use crate::error::{CancelError, SubmitError};
-use crate::info::{Health, TaskEvent, TaskInfo};
-use crate::registry::Refused;
 use crate::report::ShutdownReport;
-use crate::run::{run, FinishGuard};
 use crate::shared::Shared;
 use crate::shutdown;
 use crate::slot::Slot;
 use crate::status::TaskStatus;
+use crate::submit;
 
 /// The state behind every clone of one [`Worker`].
 struct Inner {
@@ -100,12 +95,6 @@ pub struct Worker {
     inner: Arc<Inner>,
 }
 
-impl Default for Worker {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl fmt::Debug for Worker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let shared = &self.inner.shared;
@@ -119,24 +108,6 @@ impl fmt::Debug for Worker {
 }
 
 impl Worker {
-    /// A worker with the defaults: no concurrency limit, 5 second cancel and shutdown timeouts.
-    ///
-    /// It needs no runtime until the first task is submitted.
-    ///
-    /// ```
-    /// let worker = background_worker::Worker::new();
-    /// assert!(!worker.is_shutting_down());
-    /// ```
-    #[must_use]
-    pub fn new() -> Self {
-        WorkerBuilder::default().build()
-    }
-
-    /// A builder to set the concurrency limit and the timeouts. See [`WorkerBuilder`].
-    pub fn builder() -> WorkerBuilder {
-        WorkerBuilder::default()
-    }
-
     pub(crate) fn from_config(config: Config) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -146,11 +117,17 @@ impl Worker {
         }
     }
 
+    /// What the handle shares with its tasks.
+    #[inline]
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.inner.shared
+    }
+
     /// Runs `work` as a task named `id`.
     ///
     /// The task is registered as [`TaskStatus::Pending`] before this returns, so it is never
     /// invisible to [`get_task_status`](Worker::get_task_status). The closure is called once the
-    /// task starts (after a permit, with [`max_concurrent`](WorkerBuilder::max_concurrent)), on
+    /// task starts (after a permit, with [`max_concurrent`](crate::WorkerBuilder::max_concurrent)), on
     /// the runtime this is called from.
     ///
     /// When the task is cancelled ([`cancel`](Worker::cancel), [`shutdown`](Worker::shutdown)),
@@ -201,7 +178,13 @@ impl Worker {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
-        self.spawn(id.into(), false, move |_: &Arc<Slot>| work())
+        submit::spawn(
+            &self.inner.shared,
+            &self.inner.stop_reaper,
+            id.into(),
+            false,
+            move |_: &Arc<Slot>| work(),
+        )
     }
 
     /// Runs `work` as a task named `id`, handing it a [`TaskContext`] with its id and
@@ -250,142 +233,18 @@ impl Worker {
     {
         // The context makes the task's token when the body first asks for it (see
         // `Slot::context_token`).
-        self.spawn(id.into(), true, move |slot: &Arc<Slot>| {
-            work(TaskContext::new(Arc::clone(slot)))
-        })
-    }
-
-    #[track_caller]
-    fn spawn<F, Fut>(&self, id: String, with_context: bool, make: F) -> Result<(), SubmitError>
-    where
-        F: FnOnce(&Arc<Slot>) -> Fut + Send + 'static,
-        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
-    {
-        if id.is_empty() {
-            return Err(SubmitError::InvalidId { id });
-        }
-        let inner = &self.inner;
-        let shared = &inner.shared;
-        if shared.registry.is_closed() {
-            return Err(SubmitError::ShuttingDown { id });
-        }
-        // Only a context task watches a token (made when its body first asks for it); a plain
-        // one is stopped by an abort. The token is not a child of a worker-wide one (see
-        // `shutdown::stop_all`).
-        let hash = shared.registry.hash(id.as_bytes());
-        let telling = shared.telling();
-        let slot = Arc::new(Slot::new(
-            id,
-            hash,
-            shared.next_generation(),
-            with_context,
-            telling,
-        ));
-        // Counts the future as live before the slot is visible, so a shutdown that sees the slot
-        // also waits for its future.
-        let mut guard = FinishGuard::new(Arc::clone(shared), Arc::clone(&slot));
-        if let Err(refused) = shared.admit(&slot, telling) {
-            guard.disarm();
-            let id = slot.id().to_owned();
-            return Err(match refused {
-                Refused::Occupied => SubmitError::DuplicateId { id },
-                Refused::Closed => SubmitError::ShuttingDown { id },
-                Refused::Full => SubmitError::AtCapacity {
-                    id,
-                    limit: shared.config.max_tracked.unwrap_or(usize::MAX),
-                },
-            });
-        }
-        if shared.reaper_due() {
-            tokio::spawn(reap(Arc::clone(shared), inner.stop_reaper.clone()));
-        }
-        let span = tracing::info_span!(
-            "task",
-            task_id = %slot.id(),
-            worker = %shared.config.name,
-            status = tracing::field::Empty,
-            otel.name = "background_worker.task",
-            otel.kind = "internal",
-            otel.status_code = tracing::field::Empty,
-            otel.status_message = tracing::field::Empty,
-        );
-        // Not boxed: tokio then copies the future (a few hundred bytes) as it spawns it, but one
-        // allocation per task fewer is faster in wall-clock time (measured, see BENCHMARKS.md).
-        // A span no subscriber wants (the usual case without one at INFO) is not carried: the
-        // wrapper would add its size to the future, which tokio copies at every change of the
-        // task's stage, and enter and leave nothing at every poll.
-        let join = if span.is_disabled() {
-            tokio::spawn(run(guard, make))
-        } else {
-            guard.instrumented = true;
-            tokio::spawn(run(guard, make).instrument(span))
-        };
-        // If the task already ended, its handle comes back and is dropped here, unlocked.
-        drop(slot.attach(join));
-        tracing::debug!(task_id = %slot.id(), "task submitted");
-        Ok(())
-    }
-
-    /// The status of the task named `id`, or `None` if no such task was ever submitted or its
-    /// entry was removed by [`cleanup_finished_tasks`](Worker::cleanup_finished_tasks).
-    ///
-    /// This reads the registry directly; it never waits on the task.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let worker = background_worker::Worker::new();
-    /// assert_eq!(worker.get_task_status("nope").await, None);
-    /// # }
-    /// ```
-    ///
-    /// # Cancel safety
-    ///
-    /// Completes at its first poll; cancel safe.
-    pub async fn get_task_status(&self, id: &str) -> Option<TaskStatus> {
-        self.inner.shared.registry.status(id)
-    }
-
-    /// Number of tracked entries, whatever their status (finished ones count until they are
-    /// cleaned up).
-    #[must_use]
-    pub fn task_count(&self) -> usize {
-        self.inner.shared.registry.len()
-    }
-
-    /// Number of tasks whose body is running now (not counting pending ones).
-    ///
-    /// # Cancel safety
-    ///
-    /// Completes at its first poll; cancel safe.
-    pub async fn running_task_count(&self) -> usize {
-        self.inner.shared.count(&TaskStatus::Running)
-    }
-
-    /// Returns `true` if an entry with this id is tracked, whatever its status.
-    #[must_use]
-    pub fn has_task(&self, id: &str) -> bool {
-        self.inner.shared.registry.contains(id)
-    }
-
-    /// The worker's name, from [`WorkerBuilder::name`] (`"default"` unless set).
-    #[must_use]
-    pub fn name(&self) -> &str {
-        &self.inner.shared.config.name
-    }
-
-    /// Returns `true` once [`shutdown`](Worker::shutdown) has begun; from then on every submit is
-    /// refused with [`SubmitError::ShuttingDown`].
-    #[must_use]
-    pub fn is_shutting_down(&self) -> bool {
-        self.inner.shared.registry.is_closed()
+        submit::spawn(
+            &self.inner.shared,
+            &self.inner.stop_reaper,
+            id.into(),
+            true,
+            move |slot: &Arc<Slot>| work(TaskContext::new(Arc::clone(slot))),
+        )
     }
 
     /// Cancels the task named `id` and returns its final status.
     ///
-    /// Tells the task to stop, waits up to the [cancel timeout](WorkerBuilder::cancel_timeout)
+    /// Tells the task to stop, waits up to the [cancel timeout](crate::WorkerBuilder::cancel_timeout)
     /// for it to stop, and aborts it if it did not. A pending task never starts. A task from
     /// [`submit`](Worker::submit) is dropped at its next `.await` (it is aborted at once: its body
     /// has no token to watch); one from [`submit_with_context`](Worker::submit_with_context) has
@@ -474,126 +333,6 @@ impl Worker {
         Some(slot.wait(true).await)
     }
 
-    /// A snapshot of the task named `id`: status, submission, start and finish times, queued and
-    /// run time, latest progress. `None` if no such task is tracked.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() {
-    /// let worker = background_worker::Worker::new();
-    /// worker.submit("job", || async { Ok(()) }).await.unwrap();
-    /// worker.wait("job").await;
-    ///
-    /// let info = worker.task_info("job").unwrap();
-    /// assert!(info.status.is_terminal());
-    /// assert!(info.finished_at.is_some());
-    /// assert!(worker.task_info("other").is_none());
-    /// # }
-    /// ```
-    #[must_use]
-    pub fn task_info(&self, id: &str) -> Option<TaskInfo> {
-        let slot = self.inner.shared.registry.slot(id)?;
-        Some(slot.info(Instant::now()))
-    }
-
-    /// Snapshots of every tracked task, in no particular order.
-    ///
-    /// The registry is read one shard at a time and no lock is held once this returns; tasks that
-    /// change status meanwhile show either their old or their new status.
-    #[must_use]
-    pub fn tasks(&self) -> Vec<TaskInfo> {
-        self.inner.shared.infos(|_| true)
-    }
-
-    /// Snapshots of the tracked tasks whose status passes `filter`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use background_worker::TaskStatus;
-    ///
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() {
-    /// let worker = background_worker::Worker::new();
-    /// worker.submit("ok", || async { Ok(()) }).await.unwrap();
-    /// worker.submit("bad", || async { anyhow::bail!("nope") }).await.unwrap();
-    /// worker.wait("ok").await;
-    /// worker.wait("bad").await;
-    ///
-    /// let failed = worker.tasks_where(|status| matches!(status, TaskStatus::Failed(_)));
-    /// assert_eq!(failed.len(), 1);
-    /// assert_eq!(failed[0].id, "bad");
-    /// # }
-    /// ```
-    #[must_use]
-    pub fn tasks_where(&self, filter: impl FnMut(&TaskStatus) -> bool) -> Vec<TaskInfo> {
-        self.inner.shared.infos(filter)
-    }
-
-    /// A cheap summary for health endpoints: counts per status, whether the worker accepts
-    /// work, the concurrency limit and how many tasks wait for a permit. Reads counters only.
-    #[must_use]
-    pub fn health(&self) -> Health {
-        self.inner.shared.health()
-    }
-
-    /// A stream of every status change from now on: `Pending` at submission, `Running` when the
-    /// body starts, then the terminal status, with the time of the change.
-    ///
-    /// Use it to mirror statuses into a database or a metrics system. The worker never waits for
-    /// subscribers: one that falls more than 1024 events behind gets
-    /// [`RecvError::Lagged`](tokio::sync::broadcast::error::RecvError::Lagged) and resumes with
-    /// the oldest events still buffered. Events are built only once someone has subscribed.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use background_worker::{TaskStatus, Worker};
-    ///
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() {
-    /// let worker = Worker::new();
-    /// let mut events = worker.subscribe();
-    /// worker.submit("job", || async { Ok(()) }).await.unwrap();
-    ///
-    /// let statuses: Vec<TaskStatus> = [
-    ///     events.recv().await.unwrap(),
-    ///     events.recv().await.unwrap(),
-    ///     events.recv().await.unwrap(),
-    /// ].into_iter().map(|event| event.status).collect();
-    /// assert_eq!(statuses, [TaskStatus::Pending, TaskStatus::Running, TaskStatus::Completed]);
-    /// # }
-    /// ```
-    #[must_use]
-    pub fn subscribe(&self) -> broadcast::Receiver<TaskEvent> {
-        self.inner.shared.subscribe()
-    }
-
-    /// Removes every finished (completed, failed or cancelled) entry and returns how many were
-    /// removed. Pending and running tasks are never removed, whatever this races with.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let worker = background_worker::Worker::new();
-    /// worker.submit("done", || async { Ok(()) }).await.unwrap();
-    /// worker.wait("done").await;
-    /// assert_eq!(worker.cleanup_finished_tasks().await, 1);
-    /// assert!(!worker.has_task("done"));
-    /// # }
-    /// ```
-    ///
-    /// # Cancel safety
-    ///
-    /// Completes at its first poll; cancel safe.
-    pub async fn cleanup_finished_tasks(&self) -> usize {
-        self.inner.shared.remove_finished()
-    }
-
     /// Stops the worker: refuses new work, cancels every task, waits for them and reports how
     /// each one ended.
     ///
@@ -602,7 +341,7 @@ impl Worker {
     /// 2. Every task is told to stop (as [`cancel`](Worker::cancel) does), all at once. Pending
     ///    tasks never start.
     /// 3. Every task that was pending or running gets the
-    ///    [shutdown timeout](WorkerBuilder::shutdown_timeout) to stop, all at the same time: a
+    ///    [shutdown timeout](crate::WorkerBuilder::shutdown_timeout) to stop, all at the same time: a
     ///    thousand tasks that ignore cancellation take about one timeout in total. Tasks still
     ///    running then are aborted (and marked [`TaskStatus::Cancelled`]).
     ///
@@ -656,23 +395,5 @@ impl Worker {
             ));
         }
         shared.report.wait().await
-    }
-}
-
-/// Removes finished entries when their time to live is up. Runs until shutdown begins or the last
-/// `Worker` handle is dropped (both cancel `stop`).
-async fn reap(shared: Arc<Shared>, stop: CancellationToken) {
-    loop {
-        let next = shared.prune(Instant::now());
-        let wait = async {
-            match next {
-                Some(deadline) => tokio::time::sleep_until(deadline).await,
-                None => shared.retention_queued().await,
-            }
-        };
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = wait => {}
-        }
     }
 }

@@ -11,7 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use background_worker::{SubmitError, TaskOutcome, TaskStatus, Worker};
-use reliability::{both_flavours, eventually, quiet_intended_panics, watchdog, Payload, Probe, INTENDED};
+use reliability::{
+    block_until, both_flavours, eventually, process_watchdog, quiet_intended_panics, watchdog, Payload,
+    Probe, Release, INTENDED,
+};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -24,6 +27,7 @@ where
     Fut: std::future::Future<Output = ()>,
 {
     quiet_intended_panics();
+    let _watchdog = process_watchdog(name);
     for (flavour, runtime) in both_flavours() {
         runtime.block_on(watchdog(&format!("{name} on {flavour}"), test(flavour)));
     }
@@ -110,23 +114,35 @@ fn shutdown_waits_for_a_body_blocking_its_thread() {
 }
 
 /// On a multi-thread runtime, one body blocking a thread does not stop other tasks.
+///
+/// The others are submitted once the blocking body runs: submitted right after it, they could all
+/// finish before a worker thread got to poll it on a loaded machine, and the body would still be
+/// `Pending` (which is how this test failed under load). Every path out releases the body
+/// ([`Release`]), and a process watchdog bounds the runtime's drop.
 #[test]
 fn other_tasks_progress_while_one_body_blocks() {
     quiet_intended_panics();
+    let _watchdog = process_watchdog("other_tasks_progress_while_one_body_blocks");
     let runtime = reliability::multi_thread(2);
+    // Dropped before the runtime: a failure below releases the blocked thread.
+    let release = Release::new();
+    let flag = release.flag();
     runtime.block_on(watchdog("progress around a blocked thread", async {
         let worker = Worker::new();
-        let release = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&release);
+        let started = Arc::new(AtomicBool::new(false));
+        let body_started = Arc::clone(&started);
         worker
             .submit("blocker", move || async move {
-                while !flag.load(Ordering::SeqCst) {
-                    std::thread::sleep(ms(1));
-                }
+                body_started.store(true, Ordering::SeqCst);
+                assert!(block_until(&flag), "the blocking body was never released");
                 Ok(())
             })
             .await
             .unwrap();
+        assert!(
+            eventually(Duration::from_secs(30), || started.load(Ordering::SeqCst)).await,
+            "the blocking body did not start within 30 s"
+        );
         for index in 0..20 {
             worker
                 .submit(format!("t{index}"), || async {
@@ -143,7 +159,7 @@ fn other_tasks_progress_while_one_body_blocks() {
             );
         }
         assert_eq!(worker.get_task_status("blocker").await, Some(TaskStatus::Running));
-        release.store(true, Ordering::SeqCst);
+        release.release();
         assert_eq!(worker.wait("blocker").await, Some(TaskStatus::Completed));
     }));
 }
@@ -478,6 +494,7 @@ fn a_task_that_cancels_itself() {
 #[test]
 fn a_runtime_dropped_under_running_tasks() {
     quiet_intended_panics();
+    let _watchdog = process_watchdog("a_runtime_dropped_under_running_tasks");
     for (flavour, runtime) in both_flavours() {
         let worker = Worker::builder().max_concurrent(2).build();
         let probe = Probe::new();

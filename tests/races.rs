@@ -10,7 +10,10 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use background_worker::{SubmitError, TaskStatus, Worker};
-use reliability::{eventually, multi_thread, quiet_intended_panics, repeat, watchdog, Probe, Rng};
+use reliability::{
+    block_until, eventually, multi_thread, process_watchdog, quiet_intended_panics, repeat, watchdog, Probe,
+    Release, Rng,
+};
 use tokio::sync::Barrier as AsyncBarrier;
 
 fn ms(n: u64) -> Duration {
@@ -363,6 +366,7 @@ fn shutdown_report_lists_every_task_that_was_live() {
 /// status stays `Cancelled`; and a shutdown waits for that body before returning.
 #[test]
 fn cancel_of_a_body_blocking_its_thread() {
+    let _watchdog = process_watchdog("cancel_of_a_body_blocking_its_thread");
     quiet_intended_panics();
     let runtime = multi_thread(3);
     runtime.block_on(watchdog("cancel of a blocking body", async {
@@ -371,14 +375,13 @@ fn cancel_of_a_body_blocking_its_thread() {
             let probe = Probe::new();
             let ends = round % 3;
             let body_probe = Arc::clone(&probe);
-            // The body blocks its thread until the test releases it.
-            let release = Arc::new(AtomicBool::new(false));
-            let released = Arc::clone(&release);
+            // The body blocks its thread until the test releases it (or drops `release`, on
+            // every path out of this round, a failure included).
+            let release = Release::new();
+            let released = release.flag();
             let work = move || {
                 body_probe.watch(async move {
-                    while !released.load(Ordering::SeqCst) {
-                        std::thread::sleep(ms(1));
-                    }
+                    assert!(block_until(&released), "the blocking body was never released");
                     match ends {
                         0 => Ok(()),
                         1 => anyhow::bail!("failed after blocking"),
@@ -407,7 +410,7 @@ fn cancel_of_a_body_blocking_its_thread() {
 
             if round % 4 < 2 {
                 // Let the body return on its own: the status stays Cancelled.
-                release.store(true, Ordering::SeqCst);
+                release.release();
                 assert!(eventually(ms(2_000), || probe.alive() == 0).await);
                 tokio::time::sleep(ms(5)).await;
                 assert_eq!(
@@ -418,9 +421,10 @@ fn cancel_of_a_body_blocking_its_thread() {
             } else {
                 // Shut down while it still blocks (released a little later, from a plain
                 // thread): shutdown returns only once it is gone.
+                let flag = release.flag();
                 let releaser = std::thread::spawn(move || {
                     std::thread::sleep(ms(20));
-                    release.store(true, Ordering::SeqCst);
+                    flag.store(true, Ordering::SeqCst);
                 });
                 worker.shutdown().await;
                 releaser.join().unwrap();
@@ -443,6 +447,7 @@ fn cancel_of_a_body_blocking_its_thread() {
 /// late writes (its drop guard after an abort, its final status) never touch the new entry.
 #[test]
 fn resubmission_while_the_old_task_still_winds_up() {
+    let _watchdog = process_watchdog("resubmission_while_the_old_task_still_winds_up");
     let runtime = multi_thread(3);
     runtime.block_on(watchdog("resubmission vs old bookkeeping", async {
         // (a) The old task was aborted by `cancel` while its body blocked its thread: its future
@@ -452,14 +457,12 @@ fn resubmission_while_the_old_task_still_winds_up() {
             let worker = Worker::builder().cancel_timeout(ms(2)).build();
             let probe = Probe::new();
             let body_probe = Arc::clone(&probe);
-            let release = Arc::new(AtomicBool::new(false));
-            let released = Arc::clone(&release);
+            let release = Release::new();
+            let released = release.flag();
             worker
                 .submit("job", move || {
                     body_probe.watch(async move {
-                        while !released.load(Ordering::SeqCst) {
-                            std::thread::sleep(ms(1));
-                        }
+                        assert!(block_until(&released), "the blocking body was never released");
                         Ok(())
                     })
                 })
@@ -468,7 +471,7 @@ fn resubmission_while_the_old_task_still_winds_up() {
             assert!(eventually(ms(1_000), || probe.called() == 1).await);
             assert_eq!(worker.cancel("job").await, Ok(TaskStatus::Cancelled));
             worker.submit("job", std::future::pending).await.unwrap();
-            release.store(true, Ordering::SeqCst);
+            release.release();
             assert!(
                 eventually(ms(2_000), || probe.alive() == 0).await,
                 "old body never returned"
@@ -595,6 +598,7 @@ fn dropping_the_last_handle_while_tasks_run() {
 /// and only its closure ever runs.
 #[test]
 fn duplicate_submits_racing() {
+    let _watchdog = process_watchdog("duplicate_submits_racing");
     let runtime = multi_thread(4);
     runtime.block_on(watchdog("duplicate submits racing", async {
         for round in 0..repeat(300, 5_000) {

@@ -215,3 +215,92 @@ pub async fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) ->
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
+
+/// Lets task bodies that block their thread on purpose go: set by [`Release::release`], and by
+/// the guard's drop, so a test that fails (a panic unwinding out of `block_on`) still releases
+/// them. Without that, dropping the runtime waits for the blocked worker thread forever and the
+/// failure becomes a hang. Declare it after the runtime, so that it is dropped before it.
+#[derive(Debug, Default)]
+pub struct Release(Arc<AtomicBool>);
+
+impl Release {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The flag a blocking body watches (see [`block_until`]).
+    pub fn flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.0)
+    }
+
+    pub fn release(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// Blocks the calling thread until `flag` is set, looking every millisecond. Gives up after the
+/// [`WATCHDOG`] (returning `false`), so that a blocked thread never outlives a failed test by
+/// more than that, even if no [`Release`] guard was dropped.
+pub fn block_until(flag: &AtomicBool) -> bool {
+    let deadline = std::time::Instant::now() + WATCHDOG;
+    while !flag.load(Ordering::SeqCst) {
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    true
+}
+
+/// How long a [`ProcessWatchdog`] waits: longer than the in-runtime [`WATCHDOG`], which fails
+/// the test with a better message whenever it can fire.
+pub const PROCESS_WATCHDOG: Duration = Duration::from_secs(if cfg!(miri) { 3_600 } else { 150 });
+
+/// A real-time limit on a whole test, the runtime's drop included, kept by a thread of its own.
+/// The [`watchdog`] future cannot fire when every worker thread of its runtime is blocked (its
+/// timer is driven by them) nor while the runtime's drop waits for a blocked thread; this one
+/// can: if the guard is still alive after [`PROCESS_WATCHDOG`], it prints what was running and
+/// exits the test process with status 101 (a failure with a message, never a hang). Create it
+/// first in the test, so that it is dropped last.
+#[derive(Debug)]
+pub struct ProcessWatchdog {
+    done: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Starts a [`ProcessWatchdog`] for the test `what`.
+pub fn process_watchdog(what: &str) -> ProcessWatchdog {
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    let what = what.to_owned();
+    let thread = std::thread::Builder::new()
+        .name(format!("watchdog: {what}"))
+        .spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(PROCESS_WATCHDOG) {
+                eprintln!(
+                    "process watchdog: {what} still running after {PROCESS_WATCHDOG:?} \
+                     (a blocked thread or a deadlock); exiting the test process"
+                );
+                std::process::exit(101);
+            }
+        })
+        .expect("watchdog thread");
+    ProcessWatchdog {
+        done: Some(done),
+        thread: Some(thread),
+    }
+}
+
+impl Drop for ProcessWatchdog {
+    fn drop(&mut self) {
+        drop(self.done.take()); // disconnects: the thread's wait ends at once
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
