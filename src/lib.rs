@@ -226,9 +226,9 @@ mod worker;
 
 #[cfg(feature = "redis")]
 pub use crate::redis::{
-    ClusterError, ClusterJob, ClusterStatus, InvalidCursor, MirrorBuilder, MirrorHealth, MirrorObserver,
-    Page, PageCursor, RedisMirror, DEFAULT_LEASE, DEFAULT_NAMESPACE, DEFAULT_QUEUE_CAPACITY,
-    DEFAULT_RETENTION,
+    ClaimError, ClusterError, ClusterJob, ClusterStatus, FencingToken, InvalidCursor, MirrorBuilder,
+    MirrorHealth, MirrorObserver, Page, PageCursor, RedisMirror, DEFAULT_LEASE, DEFAULT_NAMESPACE,
+    DEFAULT_QUEUE_CAPACITY, DEFAULT_RETENTION,
 };
 pub use builder::WorkerBuilder;
 pub use config::DEFAULT_TIMEOUT;

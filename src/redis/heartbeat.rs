@@ -36,11 +36,13 @@ pub(crate) async fn run(inner: Arc<Shared>, worker: Worker, conn: ConnectionMana
             } else if !fenced {
                 fenced = self_fence(&inner, &worker);
             }
-            inner.prune_lost(|id, generation| {
+            let kept = |id: &str, generation: u64| {
                 worker
                     .task_info(id)
                     .is_some_and(|info| info.generation == generation)
-            });
+            };
+            inner.prune_lost(kept);
+            inner.prune_claims(kept);
         }
         if now >= next_sample {
             next_sample = now + settings.progress_interval;

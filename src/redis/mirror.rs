@@ -393,9 +393,11 @@ impl RedisMirror {
         } else {
             info.status.into()
         };
+        let fencing_token = shared.token_of(&info.id, info.generation);
         ClusterJob {
             id: info.id,
             status,
+            fencing_token,
             replica: self.inner.shared.settings.replica.clone(),
             generation: info.generation,
             submitted_at: info.submitted_at,

@@ -24,10 +24,12 @@
 
 // The handle and its public parts.
 mod builder;
+mod claims;
 mod mirror;
 mod observer;
 // The background tasks and the queries, with the pieces they share.
 mod cancels;
+mod claim;
 mod heartbeat;
 mod lease;
 mod listener;
@@ -46,14 +48,16 @@ mod keys;
 mod page;
 mod scripts;
 mod settings;
+mod token;
 mod update;
 
 pub use builder::{
     MirrorBuilder, DEFAULT_LEASE, DEFAULT_NAMESPACE, DEFAULT_QUEUE_CAPACITY, DEFAULT_RETENTION,
 };
-pub use error::ClusterError;
+pub use error::{ClaimError, ClusterError};
 pub use health::MirrorHealth;
 pub use job::{ClusterJob, ClusterStatus};
 pub use mirror::RedisMirror;
 pub use observer::MirrorObserver;
 pub use page::{InvalidCursor, Page, PageCursor};
+pub use token::FencingToken;

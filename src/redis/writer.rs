@@ -322,7 +322,12 @@ fn pipeline(inner: &Shared, run: &Run, updates: &[Update]) -> redis::Pipeline {
             } else {
                 "0"
             })
-            .arg(lease_ms);
+            .arg(lease_ms)
+            .arg(
+                inner
+                    .token_of(&update.id, update.generation)
+                    .map_or_else(String::new, |token| token.to_string()),
+            );
     }
     pipe
 }

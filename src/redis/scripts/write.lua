@@ -15,9 +15,17 @@
 -- ARGV[14] fraction or ''       ARGV[15] done or ''          ARGV[16] total or ''
 -- ARGV[17] progress message     ARGV[18] '1': the progress has a message
 -- ARGV[19] the writer's lease ms (the epoch's grace)
+-- ARGV[20] the submission's fencing token ('' for a plain, unclaimed submission)
 --
--- The rules. A dead run (includes/run.lua) writes nothing, ever. Then the fence, checked against
--- the stored record:
+-- The rules. A dead run (includes/run.lua) writes nothing, ever. Then the fencing tokens
+-- (claim.lua hands them out), checked against the stored record's `tok`:
+-- - a write with a lower token than the record's is refused; one with a higher token is a
+--   later claimed submission and replaces the record;
+-- - a write without a token never replaces a live claim (a record with a token, pending or
+--   running): only a higher token does;
+-- - these rules leave the record's own submission (same owner run and generation) alone;
+--   otherwise (the same token, or no token on either side) the fence, checked against the
+--   stored record:
 -- - same owner run and generation: only a later stage is written (a terminal or `lost` record
 --   never goes back), except a repeated `running` (progress);
 -- - same owner run, another generation: the higher generation wins;
@@ -31,12 +39,18 @@ local now = now_ms()
 if run_dead(KEYS[5], KEYS[6], KEYS[7], ARGV[4], tonumber(ARGV[19]), now) then return -3 end
 local id, member, rep, inc = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local gen, sub, stage = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local cur = redis.call('HMGET', job, 'id', 'rep', 'inc', 'gen', 'sub', 'stage')
+local tok = tonumber(ARGV[20])
+local cur = redis.call('HMGET', job, 'id', 'rep', 'inc', 'gen', 'sub', 'stage', 'tok')
 local same = false
 if cur[1] then
   if cur[1] ~= id then return -2 end
-  local cgen, csub, cstage = tonumber(cur[4]), tonumber(cur[5]), tonumber(cur[6])
-  if cgen and csub and cstage and cur[2] and cur[3] then
+  local cgen, csub, cstage, ctok = tonumber(cur[4]), tonumber(cur[5]), tonumber(cur[6]), tonumber(cur[7])
+  local mine = cur[2] == rep and cur[3] == inc and cgen == gen
+  if not mine and ctok and tok and tok < ctok then return 0 end
+  if not mine and ctok and not tok and cstage and cstage < 2 then return 0 end
+  if not mine and ctok and tok and tok > ctok then
+    -- a later claimed submission: replaces the record
+  elseif cgen and csub and cstage and cur[2] and cur[3] then
     if cur[2] == rep and cur[3] == inc then
       if gen < cgen then return 0 end
       if gen == cgen then
@@ -55,6 +69,7 @@ end
 if not same then redis.call('DEL', job) end
 redis.call('HSET', job, 'id', id, 'rep', rep, 'inc', inc, 'gen', ARGV[5], 'sub', ARGV[6],
   'stage', ARGV[7], 'st', ARGV[8], 'upd', now)
+if tok then redis.call('HSET', job, 'tok', ARGV[20]) end
 if ARGV[8] == 'failed' then redis.call('HSET', job, 'msg', ARGV[9]) else redis.call('HDEL', job, 'msg') end
 if ARGV[10] ~= '' then redis.call('HSET', job, 'start', ARGV[10]) end
 if ARGV[11] ~= '' then redis.call('HSET', job, 'end', ARGV[11]) else redis.call('HDEL', job, 'end') end
