@@ -58,21 +58,36 @@ impl RedisMirror {
     /// let mirror = RedisMirror::builder(url.as_str())
     ///     .namespace(namespace.as_str())
     ///     .replica("web-1")
+    ///     .lease(Duration::from_secs(1))
     ///     .build()?;
     /// let worker = Worker::builder().observer(mirror.observer()).build();
     /// mirror.start(&worker)?;
     ///
     /// // UPDATE reports SET body = $1, token = $2 WHERE id = $3 AND token < $2
-    /// let token = mirror
-    ///     .submit("daily-report-2026-12-06", |token| async move {
+    /// let claimed = loop {
+    ///     let claim = mirror.submit("daily-report-2026-12-06", |token| async move {
     ///         let _ = token.get(); // written beside the row, compared by the database
     ///         tokio::time::sleep(Duration::from_millis(300)).await;
     ///         Ok(())
-    ///     })
-    ///     .await?;
+    ///     });
+    ///     match claim.await {
+    ///         // A fresh namespace (or a Redis that forgot): wait out one lease.
+    ///         Err(ClaimError::NotKnownYet { retry_after, .. }) => tokio::time::sleep(retry_after).await,
+    ///         other => break other,
+    ///     }
+    /// };
+    /// let token = claimed?;
     ///
-    /// // Any replica's claim of the same id is refused while it runs.
-    /// let again = mirror.submit("daily-report-2026-12-06", |_| async { Ok(()) }).await;
+    /// // Another replica's claim of the same id is refused while it runs (on this replica,
+    /// // the local rule refuses it first: `ClaimError::Submit(SubmitError::DuplicateId)`).
+    /// let mirror2 = RedisMirror::builder(url.as_str())
+    ///     .namespace(namespace.as_str())
+    ///     .replica("web-2")
+    ///     .lease(Duration::from_secs(1))
+    ///     .build()?;
+    /// let worker2 = Worker::builder().observer(mirror2.observer()).build();
+    /// mirror2.start(&worker2)?;
+    /// let again = mirror2.submit("daily-report-2026-12-06", |_| async { Ok(()) }).await;
     /// assert!(matches!(again, Err(ClaimError::Held { ref replica, .. }) if replica == "web-1"));
     ///
     /// worker.wait("daily-report-2026-12-06").await;
@@ -92,6 +107,8 @@ impl RedisMirror {
     /// # worker.wait("daily-report-2026-12-06").await;
     /// worker.shutdown().await;
     /// mirror.close(Duration::from_secs(5)).await?;
+    /// # worker2.shutdown().await;
+    /// # mirror2.close(Duration::from_secs(5)).await?;
     /// # Ok(())
     /// # }
     /// ```
@@ -133,7 +150,7 @@ impl RedisMirror {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use background_worker::{RedisMirror, Worker};
+    /// use background_worker::{ClaimError, RedisMirror, Worker};
     ///
     /// # #[tokio::main]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -143,17 +160,25 @@ impl RedisMirror {
     /// let mirror = RedisMirror::builder(url.as_str())
     ///     .namespace(namespace.as_str())
     ///     .replica("web-1")
+    ///     .lease(Duration::from_secs(1))
     ///     .build()?;
     /// let worker = Worker::builder().observer(mirror.observer()).build();
     /// mirror.start(&worker)?;
     ///
-    /// mirror
-    ///     .submit_with_context("user-sync-42", |ctx, token| async move {
+    /// loop {
+    ///     let claim = mirror.submit_with_context("user-sync-42", |ctx, token| async move {
     ///         tracing::info!(%token, "syncing");
     ///         ctx.cancelled().await;
     ///         Ok(())
-    ///     })
-    ///     .await?;
+    ///     });
+    ///     match claim.await {
+    ///         Err(ClaimError::NotKnownYet { retry_after, .. }) => tokio::time::sleep(retry_after).await,
+    ///         other => {
+    ///             other?;
+    ///             break;
+    ///         }
+    ///     }
+    /// }
     /// worker.cancel("user-sync-42").await?;
     /// worker.shutdown().await;
     /// mirror.close(Duration::from_secs(5)).await?;
