@@ -393,3 +393,59 @@ async fn a_claim_fails_fast_while_redis_is_down_or_black_holed() {
     assert_eq!(ran.load(Ordering::SeqCst), 0, "no refused body ran");
     assert!(wa.task_info("paused").is_none() && wa.task_info("down").is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_the_local_worker_refuses_is_taken_back_at_once() {
+    let Some(redis) = RedisServer::shared("a_claim_the_local_worker_refuses_is_taken_back_at_once") else {
+        return;
+    };
+    let ns = namespace("refused");
+    // a's worker tracks one task: with one live task, a claim passes Redis and is then refused
+    // by the worker (AtCapacity), after the claim.
+    let mirror = RedisMirror::builder(redis.url())
+        .namespace(ns.as_str())
+        .replica("a")
+        .lease(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let wa = Worker::builder()
+        .max_tracked(1)
+        .observer(mirror.observer())
+        .build();
+    mirror.start(&wa).unwrap();
+    let (b, _wb) = replica(
+        &redis.url(),
+        &ns,
+        "b",
+        Duration::from_secs(2),
+        Duration::from_secs(5),
+    );
+    ready(&b).await;
+    let release = Arc::new(Notify::new());
+    claim_blocked(&mirror, "first", &release).await.expect("claimed");
+
+    let ran = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&ran);
+    let refused = mirror
+        .submit("second", move |_| async move {
+            flag.store(true, Ordering::SeqCst);
+            Ok(())
+        })
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(ClaimError::Submit(
+                background_worker::SubmitError::AtCapacity { .. }
+            ))
+        ),
+        "{refused:?}"
+    );
+    // Taken back atomically before the refusal returned: no record, and b claims it at once.
+    assert_eq!(b.job("second").await.unwrap(), None);
+    b.submit("second", |_| async { Ok(()) })
+        .await
+        .expect("free at once");
+    assert!(!ran.load(Ordering::SeqCst));
+    release.notify_one();
+}
