@@ -106,14 +106,14 @@ async fn two_replicas_race_for_one_id_and_exactly_one_runs() {
         return;
     };
     let ns = namespace("race");
-    let (a, _wa) = replica(
+    let (a, wa) = replica(
         &redis.url(),
         &ns,
         "a",
         Duration::from_secs(2),
         Duration::from_secs(5),
     );
-    let (b, _wb) = replica(
+    let (b, wb) = replica(
         &redis.url(),
         &ns,
         "b",
@@ -122,10 +122,15 @@ async fn two_replicas_race_for_one_id_and_exactly_one_runs() {
     );
     ready(&a).await;
     let runs: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
-    let body = |runs: &Arc<Mutex<HashMap<String, usize>>>, id: String| {
+    // Each round's bodies run until both claims were answered, so the winner's job is live
+    // while the loser's claim is judged (a body that ended first would free the id: then a
+    // second claim is a legitimate re-submission).
+    let body = |runs: &Arc<Mutex<HashMap<String, usize>>>, id: String, release: &Arc<Notify>| {
         let runs = Arc::clone(runs);
+        let release = Arc::clone(release);
         move |_: FencingToken| async move {
             *runs.lock().unwrap().entry(id).or_default() += 1;
+            release.notified().await;
             Ok(())
         }
     };
@@ -133,22 +138,24 @@ async fn two_replicas_race_for_one_id_and_exactly_one_runs() {
     let mut wins = [0usize; 2];
     for round in 0..ROUNDS {
         let id = format!("race-{round}");
+        let release = Arc::new(Notify::new());
         let (ra, rb) = tokio::join!(
-            a.submit(id.clone(), body(&runs, id.clone())),
-            b.submit(id.clone(), body(&runs, id.clone()))
+            a.submit(id.clone(), body(&runs, id.clone(), &release)),
+            b.submit(id.clone(), body(&runs, id.clone(), &release))
         );
         match (&ra, &rb) {
             (Ok(_), Err(ClaimError::Held { replica, .. })) if replica == "a" => wins[0] += 1,
             (Err(ClaimError::Held { replica, .. }), Ok(_)) if replica == "b" => wins[1] += 1,
             other => panic!("round {round}: not exactly one claim: {other:?}"),
         }
+        release.notify_one();
+        let winner = if ra.is_ok() { &wa } else { &wb };
+        tokio::time::timeout(SOON, winner.wait(&id))
+            .await
+            .unwrap_or_else(|_| panic!("round {round}: the winner never finished"));
     }
-    eventually("every winner ran", SOON, || async {
-        (runs.lock().unwrap().len() == ROUNDS).then_some(())
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
     let runs = runs.lock().unwrap();
+    assert_eq!(runs.len(), ROUNDS, "every winner ran");
     assert!(runs.values().all(|&count| count == 1), "a body ran twice");
     eprintln!("race: a won {}, b won {}", wins[0], wins[1]);
 }
