@@ -210,6 +210,18 @@
 //! `ClusterJob::fencing_token`); and the write script refuses a write whose token is lower than
 //! the record's, and a plain write over a live claim.
 //!
+//! **Topologies.** Supported and tested: one Redis server (`redis://`, `rediss://`), and a
+//! Redis Cluster (`redis+cluster://` or `rediss+cluster://` naming any one node; through
+//! redis-rs's cluster support: every call goes to the master of the namespace's one slot,
+//! `MOVED` and `ASK` are followed, and the slot map is refreshed after a failover). On a
+//! Cluster, cancel messages use classic pub/sub (Redis Cluster forwards it to every node) on
+//! the node of the URL, and the stored cancel flag works without it. A failover (a replica
+//! promoted by `CLUSTER FAILOVER`, or after its master was killed) changes the serving
+//! process's `run_id`, so it starts a new epoch: it is survived with the guarantees above for
+//! a Redis that forgot, provided the replicas reach the new master within one lease (give the
+//! lease more than the cluster's failover time: node timeout plus election). Sentinel is not
+//! supported.
+//!
 //! **Retention.** Finished records expire `retain_finished_for` after they finish (default 10
 //! minutes: give it the worker's own retention); the listing is trimmed on a timer.
 //!

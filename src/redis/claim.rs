@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use crate::redis::conn::Conn;
 use redis::{RedisResult, Value};
 
 use crate::redis::call::retry;
@@ -58,7 +58,7 @@ fn unexpected(reply: &[Value]) -> redis::RedisError {
 /// its token.
 pub(crate) async fn claim(
     shared: &Shared,
-    conn: &ConnectionManager,
+    conn: &Conn,
     run: &Run,
     submission: &Submission<'_>,
 ) -> RedisResult<Claimed> {
@@ -110,7 +110,7 @@ pub(crate) async fn claim(
 /// pending claim. `Ok(true)` if it was taken back.
 pub(crate) async fn unclaim(
     shared: &Shared,
-    conn: &ConnectionManager,
+    conn: &Conn,
     run: &Run,
     submission: &Submission<'_>,
     token: u64,
