@@ -194,9 +194,10 @@
 //! run). The local duplicate rule is checked before the claim; if the worker still refuses the
 //! task after it (a race with a local `submit`, a shutdown, the capacity), the claim is taken
 //! back atomically (`unclaim.lua`). While Redis cannot be reached a claim fails within the query
-//! timeout (`ClaimError::Unavailable`) and nothing runs; right after a Redis that forgot (and on
-//! a namespace's first use: Redis cannot tell the two apart) a claim of an id it has no record of
-//! is `ClaimError::NotKnownYet` for the rest of the epoch's grace, because a live claim may be
+//! timeout (`ClaimError::Unavailable`) and nothing runs; for one lease after a Redis that forgot
+//! (a restart, even from AOF, a flush, a failover; and on a namespace's first use: Redis cannot
+//! tell these apart) no claim is granted, only refused as held or answered
+//! `ClaimError::NotKnownYet` with the rest of the epoch's grace, because a live claim may be
 //! about to be written back by its owner. The plain `Worker::submit` is untouched: exclusivity
 //! holds among claimed submissions, and a plain submission elsewhere is seen by claims once
 //! mirrored.

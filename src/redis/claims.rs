@@ -119,8 +119,9 @@ impl RedisMirror {
     /// - a job with this id is pending or running on a live run of any replica:
     ///   [`ClaimError::Held`];
     /// - Redis cannot be reached within the query timeout: [`ClaimError::Unavailable`];
-    /// - Redis began serving its data less than a lease ago and has no record of the id:
-    ///   [`ClaimError::NotKnownYet`] (ask again after its `retry_after`);
+    /// - Redis began serving its data less than a lease ago (a restart, a flush, a failover,
+    ///   the namespace's first use) and the id is not held: [`ClaimError::NotKnownYet`] (ask
+    ///   again after its `retry_after`);
     /// - the local worker refuses it (an empty id, a live local task of this id, a shutdown,
     ///   the capacity): [`ClaimError::Submit`], and the claim is taken back;
     /// - this replica's run was found dead meanwhile: [`ClaimError::Refused`];

@@ -102,9 +102,10 @@ pub enum ClaimError {
         /// What failed (never the password).
         reason: String,
     },
-    /// Redis began serving its current data (a restart, a flush, a failover) less than a
-    /// lease ago and has no record of this id: a live claim may be about to be written again
-    /// by its owner. Ask again after `retry_after`.
+    /// Redis began serving its current data (a restart, a flush, a failover, or the
+    /// namespace's first use) less than a lease ago, and holds no live claim of this id: one
+    /// may be about to be written again by its owner, so none is granted yet. Ask again after
+    /// `retry_after`.
     #[error("job {id:?} was not claimed: redis began serving its current data less than a lease ago (ask again in {retry_after:?})")]
     NotKnownYet {
         /// The id that was refused.

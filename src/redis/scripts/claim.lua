@@ -16,9 +16,9 @@
 -- The rules. A claim is live while its record is pending or running and its run is alive
 -- (includes/run.lua): no TTL of its own, so it lasts exactly as long as the run's lease, and
 -- a dead run's claims die with it (they read `lost`). A live claim is never taken over; a
--- terminal or `lost` record is replaced (a re-submission). A missing record while the epoch is
--- young is "not known yet" (Redis may have forgotten a live claim its owner is about to write
--- again): refused. A dead claiming run claims nothing. Asking again for the same submission
+-- terminal or `lost` record is replaced (a re-submission). While the epoch is young nothing is
+-- granted: Redis may have forgotten a live claim (or kept only an older, finished record of
+-- the id, from an AOF that missed its last writes) that its owner is about to write again. A dead claiming run claims nothing. Asking again for the same submission
 -- (replica, run, generation) is answered with its token (a retry whose first answer was lost).
 --
 -- The fencing token is max(last token + 1, Redis's clock in µs): strictly greater than every
@@ -28,9 +28,9 @@
 -- below 2^53 (exact in Lua's numbers and in JSON) for centuries.
 --
 -- Returns {1, token} (claimed; the record is this submission, pending), {0, replica, token}
--- (held by a live claim or job of that replica; token '' if it has none), {-1, ms} (no record
--- and the epoch is young: ask again in ms), {-2} (the record holds another id: a hash
--- collision) or {-3} (the claiming run is dead).
+-- (held by a live claim or job of that replica; token '' if it has none), {-1, ms} (not held
+-- as far as Redis knows, but the epoch is young: ask again in ms), {-2} (the record holds
+-- another id: a hash collision) or {-3} (the claiming run is dead).
 local job, member = KEYS[1], ARGV[2]
 local now = now_ms()
 local lease_ms = tonumber(ARGV[8])
@@ -50,10 +50,9 @@ if cur[1] then
       return {0, cur[2], cur[5] or ''}
     end
   end
-else
-  local young, left = epoch_young(KEYS[7], lease_ms, now)
-  if young then return {-1, left} end
 end
+local young, left = epoch_young(KEYS[7], lease_ms, now)
+if young then return {-1, left} end
 local t = redis.call('TIME')
 local clock = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local token = math.max((tonumber(redis.call('GET', KEYS[8])) or 0) + 1, clock)
