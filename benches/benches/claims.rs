@@ -4,7 +4,9 @@
 //! (medians, p99, and the per-round ratio's median and spread); then claimed submissions per
 //! second from one replica with many concurrent submitters. Concurrent claims share the
 //! mirror's one multiplexed connection, which pipelines them on the socket (no explicit
-//! `MULTI` or batching).
+//! `MULTI` or batching). Then the same throughput on a Redis Cluster of three masters
+//! (`redis+cluster://`, started by the bench on loopback ports) beside the single node, in the
+//! same run.
 //!
 //! `cargo bench -p background-worker-benches --bench claims --features redis`. It starts its own
 //! `redis-server` on a free loopback port (or uses `BACKGROUND_WORKER_REDIS_PORT`), and says so
@@ -66,6 +68,123 @@ fn redis() -> Option<(Server, u16)> {
         std::thread::sleep(Duration::from_millis(10));
     }
     Some((server, port))
+}
+
+/// Three `redis-server --cluster-enabled yes` made one cluster (no replicas); killed on drop.
+struct ClusterNodes(Vec<Server>, u16, std::path::PathBuf);
+
+impl Drop for ClusterNodes {
+    fn drop(&mut self) {
+        self.0.clear();
+        let _ = std::fs::remove_dir_all(&self.2);
+    }
+}
+
+fn cluster() -> Option<ClusterNodes> {
+    let dir = std::env::temp_dir().join(format!("bw-bench-cluster-{}", std::process::id()));
+    let mut nodes = Vec::new();
+    let mut ports = Vec::new();
+    for _ in 0..3 {
+        let port = TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+        let node_dir = dir.join(port.to_string());
+        std::fs::create_dir_all(&node_dir).ok()?;
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--cluster-enabled",
+                "yes",
+            ])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                &node_dir.display().to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        nodes.push(Server(Some(child)));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        ports.push(port);
+    }
+    let nodes = ClusterNodes(nodes, ports[0], dir);
+    let created = Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(ports.iter().map(|port| format!("127.0.0.1:{port}")))
+        .args(["--cluster-yes"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .ok()?;
+    if !created.success() {
+        return None;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for port in &ports {
+        loop {
+            let info = Command::new("redis-cli")
+                .args(["-p", &port.to_string(), "cluster", "info"])
+                .output()
+                .ok()?;
+            if String::from_utf8_lossy(&info.stdout).contains("cluster_state:ok") {
+                break;
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    Some(nodes)
+}
+
+/// Claimed submissions per second from `SUBMITTERS` concurrent submitters on a fresh mirror of
+/// `url`.
+async fn throughput(url: &str, namespace: &str) -> (usize, Duration) {
+    let mirror = RedisMirror::builder(url)
+        .namespace(namespace)
+        .replica("bench")
+        .lease(Duration::from_secs(2))
+        .retain_finished_for(Duration::from_secs(30))
+        .build()
+        .expect("mirror settings");
+    let worker = Worker::builder()
+        .observer(mirror.observer())
+        .retain_finished_for(Duration::from_secs(1))
+        .build();
+    mirror.start(&worker).expect("start");
+    claim(&mirror, "warm-up".to_owned()).await;
+    let mirror = Arc::new(mirror);
+    let started = Instant::now();
+    let submitters: Vec<_> = (0..SUBMITTERS)
+        .map(|s| {
+            let mirror = Arc::clone(&mirror);
+            tokio::spawn(async move {
+                for n in 0..PER_SUBMITTER {
+                    claim(&mirror, format!("t{s}-{n}")).await;
+                }
+            })
+        })
+        .collect();
+    for submitter in submitters {
+        submitter.await.expect("submitter");
+    }
+    let took = started.elapsed();
+    worker.shutdown().await;
+    let _ = mirror.close(Duration::from_secs(5)).await;
+    (SUBMITTERS * PER_SUBMITTER, took)
 }
 
 fn percentile(samples: &mut [Duration], p: f64) -> Duration {
@@ -156,28 +275,39 @@ fn main() {
             ratios[ratios.len() - 1]
         );
 
-        let mirror = Arc::new(mirror);
-        let started = Instant::now();
-        let submitters: Vec<_> = (0..SUBMITTERS)
-            .map(|s| {
-                let mirror = Arc::clone(&mirror);
-                tokio::spawn(async move {
-                    for n in 0..PER_SUBMITTER {
-                        claim(&mirror, format!("t{s}-{n}")).await;
-                    }
-                })
-            })
-            .collect();
-        for submitter in submitters {
-            submitter.await.expect("submitter");
-        }
-        let took = started.elapsed();
-        let total = SUBMITTERS * PER_SUBMITTER;
-        println!(
-            "throughput: {total} claimed submissions from {SUBMITTERS} concurrent submitters on one replica in {took:?}: {:.0}/s (multiplexed connection, no explicit batching)",
-            total as f64 / took.as_secs_f64()
-        );
         worker.shutdown().await;
         let _ = mirror.close(Duration::from_secs(5)).await;
+
+        let cluster = cluster();
+        if cluster.is_none() {
+            println!("throughput on a cluster: skipped (redis-cli --cluster create failed)");
+        }
+        // Alternating single node and cluster, three times each; medians.
+        let (mut single, mut clustered) = (Vec::new(), Vec::new());
+        for round in 0..3 {
+            let (total, took) = throughput(&url, &format!("{namespace}-t{round}")).await;
+            single.push(total as f64 / took.as_secs_f64());
+            if let Some(nodes) = &cluster {
+                let url = format!("redis+cluster://127.0.0.1:{}", nodes.1);
+                let (total, took) = throughput(&url, &format!("{namespace}-c{round}")).await;
+                clustered.push(total as f64 / took.as_secs_f64());
+            }
+        }
+        let median = |rates: &mut Vec<f64>| {
+            rates.sort_by(f64::total_cmp);
+            (rates[rates.len() / 2], rates[0], rates[rates.len() - 1])
+        };
+        let (m, lo, hi) = median(&mut single);
+        println!(
+            "throughput, single node: {:.0} claimed submissions/s (median of 3; min {lo:.0}, max {hi:.0}) from {SUBMITTERS} concurrent submitters x {PER_SUBMITTER}, one replica (multiplexed connection, no explicit batching)",
+            m
+        );
+        if !clustered.is_empty() {
+            let (c, clo, chi) = median(&mut clustered);
+            println!(
+                "throughput, cluster of 3 masters: {c:.0}/s (median of 3; min {clo:.0}, max {chi:.0}); cluster / single: {:.2}x",
+                c / m
+            );
+        }
     });
 }
