@@ -333,7 +333,10 @@ impl RedisMirror {
         match worker.submit_as(id.clone(), generation, with_context, move |ctx| {
             work(ctx, fencing)
         }) {
-            Ok(()) => Ok(fencing),
+            Ok(()) => {
+                shared.spawned_claim(&id, generation);
+                Ok(fencing)
+            }
             Err(refused) => {
                 shared.forget_claim(&id, generation);
                 let taken_back =
