@@ -7,6 +7,9 @@
 //! - a claim survives a Redis restart with AOF; tokens keep increasing across restarts with
 //!   and without persistence and across replicas; right after a restart that lost the data, a
 //!   claim is "not known yet", never silently granted;
+//! - a live claim that Redis forgot (a restart without persistence) is never granted again: the
+//!   owner writes it back, with its token, within the epoch's grace;
+//! - a claim the local worker refuses after Redis granted it is taken back at once;
 //! - while Redis is down or black-holed, a claim fails within its bound with
 //!   `ClaimError::Unavailable` and the body never runs;
 //! - the write fence: a lower token never replaces the record of a higher one, and a plain
@@ -463,5 +466,41 @@ async fn a_claim_the_local_worker_refuses_is_taken_back_at_once() {
         .await
         .expect("free at once");
     assert!(!ran.load(Ordering::SeqCst));
+    release.notify_one();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_claim_comes_back_after_a_redis_that_forgot_it() {
+    let Some(mut redis) = RedisServer::start("a_live_claim_comes_back_after_a_redis_that_forgot_it") else {
+        return;
+    };
+    let ns = namespace("comeback");
+    let lease = Duration::from_secs(1);
+    let (a, wa) = replica(&redis.url(), &ns, "a", lease, Duration::from_secs(2));
+    let (b, _wb) = replica(&redis.url(), &ns, "b", lease, Duration::from_secs(2));
+    ready(&a).await;
+    let release = Arc::new(Notify::new());
+    let token = claim_blocked(&a, "live", &release).await.expect("claimed");
+
+    redis.restart(); // empty: the claim is forgotten
+                     // b is never granted the id while a's job runs: "not known yet" during the grace, then
+                     // held again once a re-synced its tasks (with the token).
+    let held = eventually("a's claim is back", SOON, || async {
+        match b.submit("live", |_| async { Ok(()) }).await {
+            Err(ClaimError::Held {
+                replica,
+                fencing_token,
+                ..
+            }) => Some((replica, fencing_token)),
+            Err(ClaimError::NotKnownYet { .. } | ClaimError::Unavailable { .. }) => None,
+            other => panic!("a forgotten live claim was granted again: {other:?}"),
+        }
+    })
+    .await;
+    assert_eq!(held, ("a".to_owned(), Some(token.get())));
+    assert_eq!(
+        a.local_job(wa.task_info("live").unwrap()).fencing_token,
+        Some(token.get())
+    );
     release.notify_one();
 }
