@@ -11,9 +11,10 @@
 //!   owner writes it back, with its token, within the epoch's grace;
 //! - a claim the local worker refuses after Redis granted it is taken back at once;
 //! - while Redis is down or black-holed, a claim fails within its bound with
-//!   `ClaimError::Unavailable` and the body never runs;
-//! - the write fence: a lower token never replaces the record of a higher one, and a plain
-//!   write never replaces a live claim.
+//!   `ClaimError::Unavailable` and the body never runs.
+//!
+//! The scripts' own rules (the write fence's tokens, unclaim, the young epoch) are tested in
+//! `claims_scripts.rs`.
 //!
 //! Real time (Redis is a real process); every wait is bounded.
 
