@@ -96,7 +96,7 @@
 //!
 //! | key | type | holds |
 //! |-----|------|-------|
-//! | `{ns}:job:<sha1(id)>` | hash | the record: `id`, `st` (status), `msg`, `rep` (replica), `inc` (the replica run's incarnation), `gen`, `stage`, `sub`/`start`/`end` (ms, replica clock), `upd` (ms, Redis clock), `pf`/`pd`/`pt`/`pm` (progress); a TTL once finished |
+//! | `{ns}:job:<sha1(id)>` | hash | the record: `id`, `st` (status), `msg`, `rep` (replica), `inc` (the replica run's incarnation), `gen`, `stage`, `sub`/`start`/`end` (ms, replica clock), `upd` (ms, Redis clock), `pf`/`pd`/`pt`/`pm` (progress), `tok` (a claimed submission's fencing token); a TTL once finished |
 //! | `{ns}:jobs` | sorted set | every job's id hash, scored by submission (ms): the paged listing |
 //! | `{ns}:expiry` | sorted set | finished jobs' id hashes, scored by their record's expiry (Redis clock): what the trimmer drops from the listing |
 //! | `{ns}:lease:<sha1(replica)>` | string, TTL | the replica run's incarnation, while its lease holds |
@@ -105,6 +105,7 @@
 //! | `{ns}:replicas` | hash | `<sha1(replica)>:<incarnation>` → name, for every run that may own unfinished jobs |
 //! | `{ns}:owned:<sha1(replica)>:<incarnation>` | set | that run's unfinished jobs |
 //! | `{ns}:cancel:<sha1(replica)>:<incarnation>` | hash, and a pub/sub channel | cancel requests for that run: id hash → `<generation>:<id>` |
+//! | `{ns}:fence` | string | the last fencing token handed out in the namespace |
 //!
 //! **Fenced writes.** Every task state is written by one Lua script that compares it with the
 //! stored record, atomically in Redis (each script lives in `src/redis/scripts/`, its header its
@@ -185,6 +186,45 @@
 //! task that ended and was removed from the registry (by its retention) before such a re-sync is
 //! marked `lost` if Redis had it as unfinished: the registry no longer knows how it ended.
 //!
+//! **Claimed submissions: one id, one owner across the cluster.** `RedisMirror::submit` and
+//! `RedisMirror::submit_with_context` claim the id for the namespace in one script
+//! (`claim.lua`) *before* the task is spawned: refused with `ClaimError::Held` (naming the
+//! replica) while a job with that id is pending or running on a live run; granted again once it
+//! is terminal or `lost`. The claim is the job's record itself, written `pending`: it is held by
+//! the run's lease and by nothing else (no TTL of its own that could lapse under a running
+//! job), so a dead run's claims die with it (its jobs read `lost`, by the shared rule of a dead
+//! run). The local duplicate rule is checked before the claim; if the worker still refuses the
+//! task after it (a race with a local `submit`, a shutdown, the capacity), the claim is taken
+//! back atomically (`unclaim.lua`). While Redis cannot be reached a claim fails within the query
+//! timeout (`ClaimError::Unavailable`) and nothing runs; for one lease after a Redis that forgot
+//! (a restart, even from AOF, a flush, a failover; and on a namespace's first use: Redis cannot
+//! tell these apart) no claim is granted, only refused as held or answered
+//! `ClaimError::NotKnownYet` with the rest of the epoch's grace, because a live claim may be
+//! about to be written back by its owner. The plain `Worker::submit` is untouched: exclusivity
+//! holds among claimed submissions, and a plain submission elsewhere is seen by claims once
+//! mirrored.
+//!
+//! **Fencing tokens.** Every claim gets a token from `{ns}:fence`: max(last + 1, Redis's clock
+//! in µs), strictly greater than every earlier token in the namespace. The counter survives a
+//! restart with AOF or RDB and a failover that kept it; without persistence, Redis's clock
+//! (which does not step back) keeps new tokens above the old ones, and the epoch's grace keeps
+//! a forgotten live claim from being granted twice meanwhile. The body gets the token
+//! (`FencingToken`) to fence its own writes to other systems; every record carries it (`tok`,
+//! `ClusterJob::fencing_token`); and the write script refuses a write whose token is lower than
+//! the record's, and a plain write over a live claim.
+//!
+//! **Topologies.** Supported and tested: one Redis server (`redis://`, `rediss://`), and a
+//! Redis Cluster (`redis+cluster://` or `rediss+cluster://` naming any one node; through
+//! redis-rs's cluster support: every call goes to the master of the namespace's one slot,
+//! `MOVED` and `ASK` are followed, and the slot map is refreshed after a failover). On a
+//! Cluster, cancel messages use classic pub/sub (Redis Cluster forwards it to every node) on
+//! the node of the URL, and the stored cancel flag works without it. A failover (a replica
+//! promoted by `CLUSTER FAILOVER`, or after its master was killed) changes the serving
+//! process's `run_id`, so it starts a new epoch: it is survived with the guarantees above for
+//! a Redis that forgot, provided the replicas reach the new master within one lease (give the
+//! lease more than the cluster's failover time: node timeout plus election). Sentinel is not
+//! supported.
+//!
 //! **Retention.** Finished records expire `retain_finished_for` after they finish (default 10
 //! minutes: give it the worker's own retention); the listing is trimmed on a timer.
 //!
@@ -232,9 +272,9 @@ mod worker;
 
 #[cfg(feature = "redis")]
 pub use crate::redis::{
-    ClusterError, ClusterJob, ClusterStatus, InvalidCursor, MirrorBuilder, MirrorHealth, MirrorObserver,
-    Page, PageCursor, RedisMirror, DEFAULT_LEASE, DEFAULT_NAMESPACE, DEFAULT_QUEUE_CAPACITY,
-    DEFAULT_RETENTION,
+    ClaimError, ClusterError, ClusterJob, ClusterStatus, FencingToken, InvalidCursor, MirrorBuilder,
+    MirrorHealth, MirrorObserver, Page, PageCursor, RedisMirror, DEFAULT_LEASE, DEFAULT_NAMESPACE,
+    DEFAULT_QUEUE_CAPACITY, DEFAULT_RETENTION,
 };
 pub use builder::WorkerBuilder;
 pub use config::DEFAULT_TIMEOUT;

@@ -18,11 +18,14 @@ use crate::slot::Slot;
 
 /// Registers the task `id` as pending and spawns its future, which calls `make` once the task
 /// starts. Spawns the reaper (`stop_reaper` stops it) with the first submission that needs it.
+/// `generation`: the submission's, from `Shared::next_generation` (taken by the caller, so a
+/// claimed submission can name it in Redis before it is spawned).
 #[track_caller]
 pub(crate) fn spawn<F, Fut>(
     shared: &Arc<Shared>,
     stop_reaper: &CancellationToken,
     id: String,
+    generation: u64,
     with_context: bool,
     make: F,
 ) -> Result<(), SubmitError>
@@ -41,13 +44,7 @@ where
     // `shutdown::stop_all`).
     let hash = shared.registry.hash(id.as_bytes());
     let telling = shared.telling();
-    let slot = Arc::new(Slot::new(
-        id,
-        hash,
-        shared.next_generation(),
-        with_context,
-        telling,
-    ));
+    let slot = Arc::new(Slot::new(id, hash, generation, with_context, telling));
     // Counts the future as live before the slot is visible, so a shutdown that sees the slot
     // also waits for its future.
     let mut guard = FinishGuard::new(Arc::clone(shared), Arc::clone(&slot));

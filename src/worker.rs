@@ -187,6 +187,7 @@ impl Worker {
             &self.inner.shared,
             &self.inner.stop_reaper,
             id.into(),
+            self.inner.shared.next_generation(),
             false,
             move |_: &Arc<Slot>| work(),
         )
@@ -242,8 +243,43 @@ impl Worker {
             &self.inner.shared,
             &self.inner.stop_reaper,
             id.into(),
+            self.inner.shared.next_generation(),
             true,
             move |slot: &Arc<Slot>| work(TaskContext::new(Arc::clone(slot))),
+        )
+    }
+
+    /// A fresh generation for a submission that names itself elsewhere before it is made (a
+    /// claimed submission of the Redis mirror), then made with
+    /// [`submit_as`](Worker::submit_as).
+    #[cfg(feature = "redis")]
+    pub(crate) fn next_generation(&self) -> u64 {
+        self.inner.shared.next_generation()
+    }
+
+    /// [`submit`](Worker::submit) (`with_context` false: the body gets `None`) or
+    /// [`submit_with_context`](Worker::submit_with_context) (it gets the context) under a
+    /// generation taken with [`next_generation`](Worker::next_generation).
+    #[cfg(feature = "redis")]
+    #[track_caller]
+    pub(crate) fn submit_as<F, Fut>(
+        &self,
+        id: String,
+        generation: u64,
+        with_context: bool,
+        work: F,
+    ) -> Result<(), SubmitError>
+    where
+        F: FnOnce(Option<TaskContext>) -> Fut + Send + 'static,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        submit::spawn(
+            &self.inner.shared,
+            &self.inner.stop_reaper,
+            id,
+            generation,
+            with_context,
+            move |slot: &Arc<Slot>| work(with_context.then(|| TaskContext::new(Arc::clone(slot)))),
         )
     }
 

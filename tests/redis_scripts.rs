@@ -98,6 +98,7 @@ async fn write(conn: &mut MultiplexedConnection, ns: &Ns, run: &str, stage: u8, 
         .arg("")
         .arg("")
         .arg("0")
+        .arg("")
         .invoke_async(conn)
         .await
         .expect("write.lua");

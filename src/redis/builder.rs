@@ -70,6 +70,12 @@ fn redacted(url: &str) -> String {
 impl RedisMirror {
     /// A builder for a mirror on the Redis at `url`: `redis://[user][:password@]host[:port][/db]`,
     /// or `rediss://...` for TLS (feature `redis-tls`). See [`MirrorBuilder`] for the settings.
+    ///
+    /// For a Redis Cluster, name any one of its nodes with the scheme `redis+cluster://` (or
+    /// `rediss+cluster://`): the mirror then learns the cluster's slots from that node, sends
+    /// every call to the master of the namespace's slot, follows `MOVED` and `ASK`, and finds
+    /// the new master after a failover (through redis-rs's cluster support). Supported and
+    /// tested topologies: one Redis server, and a Redis Cluster.
     pub fn builder(url: impl Into<String>) -> MirrorBuilder {
         MirrorBuilder::new(url.into())
     }
@@ -90,6 +96,7 @@ impl MirrorBuilder {
                 trim_interval: Duration::from_secs(5),
                 listen_for_cancels: true,
                 self_fence: None,
+                cluster: false,
             },
         }
     }
@@ -222,10 +229,18 @@ impl MirrorBuilder {
                 "rediss:// needs the `redis-tls` feature of background-worker".to_owned(),
             ));
         }
-        let client = redis::Client::open(self.url.as_str())
+        let mut settings = self.settings;
+        let url = match self.url.split_once("+cluster://") {
+            Some((scheme @ ("redis" | "rediss"), rest)) => {
+                settings.cluster = true;
+                format!("{scheme}://{rest}")
+            }
+            _ => self.url,
+        };
+        let client = redis::Client::open(url.as_str())
             // The client's message may quote the URL; keep the password out of it.
             .map_err(|error| invalid(format!("not a usable Redis URL ({:?})", error.kind())))?;
-        Ok(RedisMirror::new(client, self.settings))
+        Ok(RedisMirror::new(client, settings))
     }
 }
 

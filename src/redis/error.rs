@@ -69,3 +69,80 @@ impl From<redis::RedisError> for ClusterError {
         }
     }
 }
+
+/// Why [`RedisMirror::submit`](crate::RedisMirror::submit) or
+/// [`RedisMirror::submit_with_context`](crate::RedisMirror::submit_with_context) refused a
+/// claimed submission.
+///
+/// Whenever a claimed submission is refused, its closure is dropped without being called: the
+/// task never runs, here or anywhere.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+#[non_exhaustive]
+pub enum ClaimError {
+    /// A job with this id is pending or running on a live run of `replica` (this one or
+    /// another): the claim is held. Submit again once it is terminal or `lost`.
+    #[error("job {id:?} is already pending or running on replica {replica:?}")]
+    Held {
+        /// The id that was refused.
+        id: String,
+        /// The replica that holds it.
+        replica: String,
+        /// The holder's fencing token (`None` for a plain, unclaimed submission there).
+        fencing_token: Option<u64>,
+    },
+    /// Redis could not be reached, or did not answer within the
+    /// [query timeout](crate::MirrorBuilder::query_timeout): nothing was claimed for sure and
+    /// nothing runs. A claim that Redis took while its answer was lost is freed by the next
+    /// re-sync (it reads `lost`).
+    #[error("job {id:?} was not claimed: redis is unavailable ({reason})")]
+    Unavailable {
+        /// The id that was refused.
+        id: String,
+        /// What failed (never the password).
+        reason: String,
+    },
+    /// Redis began serving its current data (a restart, a flush, a failover, or the
+    /// namespace's first use) less than a lease ago, and holds no live claim of this id: one
+    /// may be about to be written again by its owner, so none is granted yet. Ask again after
+    /// `retry_after`.
+    #[error("job {id:?} was not claimed: redis began serving its current data less than a lease ago (ask again in {retry_after:?})")]
+    NotKnownYet {
+        /// The id that was refused.
+        id: String,
+        /// The rest of the grace.
+        retry_after: Duration,
+    },
+    /// The local worker refused the task after the claim (the claim was taken back).
+    #[error(transparent)]
+    Submit(#[from] crate::error::SubmitError),
+    /// The claim was refused for a reason that is not about the id being taken: this
+    /// replica's run was found dead meanwhile (a new one begins: submit again), or the record
+    /// under the id's key holds another id.
+    #[error("job {id:?} was not claimed: {reason}")]
+    Refused {
+        /// The id that was refused.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+    /// [`RedisMirror::start`](crate::RedisMirror::start) was not called yet.
+    #[error("the mirror is not started")]
+    NotStarted,
+}
+
+impl ClaimError {
+    /// The id of the submission that was refused (`""` for
+    /// [`NotStarted`](ClaimError::NotStarted)).
+    #[must_use]
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Held { id, .. }
+            | Self::Unavailable { id, .. }
+            | Self::NotKnownYet { id, .. }
+            | Self::Refused { id, .. } => id,
+            Self::Submit(error) => error.id(),
+            Self::NotStarted => "",
+        }
+    }
+}

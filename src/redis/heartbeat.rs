@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use redis::aio::ConnectionManager;
+use crate::redis::conn::Conn;
 use tokio::time::Instant;
 
 use crate::progress::Progress;
@@ -19,7 +19,7 @@ use crate::redis::update::Update;
 use crate::status::TaskStatus;
 use crate::worker::Worker;
 
-pub(crate) async fn run(inner: Arc<Shared>, worker: Worker, conn: ConnectionManager) {
+pub(crate) async fn run(inner: Arc<Shared>, worker: Worker, conn: Conn) {
     let settings = &inner.settings;
     let renew_every = settings.heartbeat_every();
     let mut fenced = false;
@@ -36,11 +36,13 @@ pub(crate) async fn run(inner: Arc<Shared>, worker: Worker, conn: ConnectionMana
             } else if !fenced {
                 fenced = self_fence(&inner, &worker);
             }
-            inner.prune_lost(|id, generation| {
+            let kept = |id: &str, generation: u64| {
                 worker
                     .task_info(id)
                     .is_some_and(|info| info.generation == generation)
-            });
+            };
+            inner.prune_lost(kept);
+            inner.prune_claims(kept);
         }
         if now >= next_sample {
             next_sample = now + settings.progress_interval;
@@ -54,7 +56,7 @@ pub(crate) async fn run(inner: Arc<Shared>, worker: Worker, conn: ConnectionMana
 }
 
 /// Applies the cancel requests stored for this replica run, then removes them.
-async fn read_cancels(inner: &Shared, worker: &Worker, conn: &ConnectionManager) {
+async fn read_cancels(inner: &Shared, worker: &Worker, conn: &Conn) {
     let run = inner.current_run();
     let key = inner.keys.cancels(&inner.replica_hash, &run.incarnation);
     let requests: redis::RedisResult<HashMap<String, String>> =

@@ -126,6 +126,9 @@ pub struct ClusterJob {
     pub updated_at: SystemTime,
     /// The latest progress mirrored, if any.
     pub progress: Option<Progress>,
+    /// The fencing token of a claimed submission
+    /// ([`RedisMirror::submit`](crate::RedisMirror::submit)); `None` for a plain one.
+    pub fencing_token: Option<u64>,
     /// The owner's run (its incarnation token), to check its lease.
     #[cfg_attr(feature = "serde", serde(skip))]
     pub(crate) incarnation: String,
@@ -213,6 +216,7 @@ impl ClusterJob {
             finished_at: number("end")?.map(from_ms),
             updated_at: from_ms(number("upd")?.ok_or_else(|| missing("upd"))?),
             progress,
+            fencing_token: number("tok")?,
         }))
     }
 

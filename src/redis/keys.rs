@@ -70,6 +70,11 @@ impl Keys {
         format!("{}job:{id_hash}", self.prefix)
     }
 
+    /// `{ns}:fence`: the last fencing token handed out in the namespace (`scripts/claim.lua`).
+    pub(crate) fn fence(&self) -> String {
+        format!("{}fence", self.prefix)
+    }
+
     /// `{ns}:jobs`: every job's id hash, scored by submission time (ms): the listing.
     pub(crate) fn index(&self) -> String {
         format!("{}jobs", self.prefix)

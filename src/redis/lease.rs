@@ -6,7 +6,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use redis::aio::ConnectionManager;
+use crate::redis::conn::Conn;
 
 use crate::redis::call::retry;
 use crate::redis::error::ClusterError;
@@ -17,7 +17,7 @@ use crate::worker::Worker;
 /// Renews or takes the current run's lease; returns whether it is held now. A run found dead
 /// is handled (`runs::died`) and the new run takes its lease at once. A lease that Redis forgot
 /// (a restart, a flush, a failover: a young epoch) is taken again and schedules a re-sync.
-pub(crate) async fn renew(shared: &Shared, worker: &Worker, conn: &ConnectionManager) -> bool {
+pub(crate) async fn renew(shared: &Shared, worker: &Worker, conn: &Conn) -> bool {
     for _ in 0..2 {
         let run = shared.current_run();
         let health = &shared.link.health;
@@ -87,7 +87,7 @@ pub(crate) async fn renew(shared: &Shared, worker: &Worker, conn: &ConnectionMan
 }
 
 /// Gives the current run's lease back (after the flush): the replica left cleanly.
-pub(crate) async fn release(shared: &Shared, conn: ConnectionManager) -> Result<(), ClusterError> {
+pub(crate) async fn release(shared: &Shared, conn: Conn) -> Result<(), ClusterError> {
     let run = shared.current_run();
     let keys = &shared.keys;
     let lease_key = keys.lease(&shared.replica_hash);

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use redis::aio::ConnectionManager;
+use crate::redis::conn::{cluster_client, Conn};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -103,7 +103,7 @@ pub(crate) struct Inner {
 /// What `start` adds.
 pub(crate) struct Running {
     pub(crate) worker: Worker,
-    pub(crate) conn: ConnectionManager,
+    pub(crate) conn: Conn,
     /// `true` once the writer flushed everything after `close` began.
     flushed: watch::Receiver<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -198,10 +198,17 @@ impl RedisMirror {
             .unwrap_or_else(PoisonError::into_inner)
             .take()
             .ok_or_else(already)?;
-        let conn = ConnectionManager::new_lazy_with_config(
-            inner.shared.client.clone(),
-            inner.shared.manager_config(),
-        )?;
+        let conn = if inner.shared.settings.cluster {
+            Conn::cluster(cluster_client(
+                inner.shared.client.get_connection_info().clone(),
+                inner.shared.settings.call_timeout(),
+            )?)
+        } else {
+            Conn::Single(redis::aio::ConnectionManager::new_lazy_with_config(
+                inner.shared.client.clone(),
+                inner.shared.manager_config(),
+            )?)
+        };
         let (flushed_tx, flushed) = watch::channel(false);
         let running = Running {
             worker: worker.clone(),
@@ -393,9 +400,11 @@ impl RedisMirror {
         } else {
             info.status.into()
         };
+        let fencing_token = shared.token_of(&info.id, info.generation);
         ClusterJob {
             id: info.id,
             status,
+            fencing_token,
             replica: self.inner.shared.settings.replica.clone(),
             generation: info.generation,
             submitted_at: info.submitted_at,

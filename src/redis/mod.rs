@@ -10,9 +10,11 @@
 //!    heartbeat (`heartbeat.rs`) holds the lease, reads stored cancels and samples progress;
 //!    the listener (`listener.rs`) takes cancels from pub/sub; the trimmer (`trimmer.rs`)
 //!    bounds the index and marks dead runs' jobs lost; beside them the cluster queries
-//!    (`query.rs`), the lease calls (`lease.rs`) and the cancel requests (`cancels.rs`);
-//! 3. their shared state (`shared.rs`: settings, keys, scripts, the link with the observer)
-//!    and one Redis call as the mirror makes it (`call.rs`);
+//!    (`query.rs`), the lease calls (`lease.rs`), the cancel requests (`cancels.rs`) and the
+//!    claims (`claim.rs`; the handle's claimed submissions are in `claims.rs`);
+//! 3. their shared state (`shared.rs`: settings, keys, scripts, the link with the observer),
+//!    one Redis call as the mirror makes it (`call.rs`) and the connection, one node or a
+//!    Redis Cluster (`conn.rs`);
 //! 4. the data (`job.rs`, `update.rs`, `page.rs`, `health.rs`, `error.rs`, `settings.rs`), the
 //!    key layout (`keys.rs`) and the Lua scripts (`scripts.rs`, one file each in `scripts/`).
 //!
@@ -24,10 +26,12 @@
 
 // The handle and its public parts.
 mod builder;
+mod claims;
 mod mirror;
 mod observer;
 // The background tasks and the queries, with the pieces they share.
 mod cancels;
+mod claim;
 mod heartbeat;
 mod lease;
 mod listener;
@@ -37,6 +41,7 @@ mod trimmer;
 mod writer;
 // Their shared state.
 mod call;
+mod conn;
 mod shared;
 // The data, the key layout and the scripts.
 mod error;
@@ -46,14 +51,16 @@ mod keys;
 mod page;
 mod scripts;
 mod settings;
+mod token;
 mod update;
 
 pub use builder::{
     MirrorBuilder, DEFAULT_LEASE, DEFAULT_NAMESPACE, DEFAULT_QUEUE_CAPACITY, DEFAULT_RETENTION,
 };
-pub use error::ClusterError;
+pub use error::{ClaimError, ClusterError};
 pub use health::MirrorHealth;
 pub use job::{ClusterJob, ClusterStatus};
 pub use mirror::RedisMirror;
 pub use observer::MirrorObserver;
 pub use page::{InvalidCursor, Page, PageCursor};
+pub use token::FencingToken;

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use crate::redis::conn::Conn;
 use redis::{RedisError, Value};
 
 use crate::redis::call::retry;
@@ -29,11 +29,7 @@ fn record_error(id: &str, error: RedisError) -> ClusterError {
 
 /// The job `id` through the `READ` script: an unfinished record of a dead run is `lost`; a
 /// missing record while Redis's epoch is young is [`ClusterError::NotKnownYet`].
-pub(crate) async fn job(
-    inner: &Shared,
-    conn: ConnectionManager,
-    id: &str,
-) -> Result<Option<ClusterJob>, ClusterError> {
+pub(crate) async fn job(inner: &Shared, conn: Conn, id: &str) -> Result<Option<ClusterJob>, ClusterError> {
     let key = inner.keys.job(&digest(id));
     let epoch = inner.keys.epoch();
     let reply: Vec<Value> = retry(&inner.link.health, "read a job", || {
@@ -87,7 +83,7 @@ pub(crate) async fn job(
 
 pub(crate) async fn page(
     inner: &Shared,
-    conn: ConnectionManager,
+    conn: Conn,
     after: Option<&PageCursor>,
     limit: usize,
 ) -> Result<Page, ClusterError> {
@@ -205,7 +201,7 @@ pub(crate) enum CancelRequest {
 /// while that run is alive; never stored for a dead run (its job is lost).
 pub(crate) async fn request_cancel(
     inner: &Shared,
-    conn: ConnectionManager,
+    conn: Conn,
     job: &ClusterJob,
     ttl: Duration,
 ) -> Result<CancelRequest, ClusterError> {

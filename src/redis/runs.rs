@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use redis::aio::ConnectionManager;
+use crate::redis::conn::Conn;
 
 use crate::redis::call::retry;
 use crate::redis::keys::digest;
@@ -20,7 +20,7 @@ type Record = (Option<String>, Option<String>, Option<u64>, Option<u8>);
 /// Handles the death of `dead` (a no-op if another caller already did): a new run begins, the
 /// dead run's submissions whose records are not terminal are noted `lost` and cancelled here,
 /// and a re-sync writes the new run's tasks.
-pub(crate) async fn died(shared: &Shared, worker: &Worker, conn: &ConnectionManager, dead: &Arc<Run>) {
+pub(crate) async fn died(shared: &Shared, worker: &Worker, conn: &Conn, dead: &Arc<Run>) {
     let from_generation = shared.link.generations.load(Ordering::Acquire);
     let mut switched = None;
     shared.run.send_if_modified(|run| {

@@ -4,6 +4,9 @@
 //! is valid on Redis Cluster, and they read the time from Redis (`TIME`), never from a
 //! replica's clock.
 //!
+//! A record's `tok` is the fencing token of a claimed submission (`scripts/claim.lua`); the
+//! record of a claimed submission that is pending or running is its claim.
+//!
 //! A record's `stage` orders the states of one submission: 0 pending, 1 running, 2 lost,
 //! 3 terminal (completed, failed or cancelled). A submission is named by its owner (replica
 //! name `rep` and run `inc`) and its generation `gen` on that owner.
@@ -38,6 +41,10 @@ pub(crate) const FORGET: &str = judging!("scripts/forget.lua");
 pub(crate) const TRIM: &str = include_str!("scripts/trim.lua");
 /// `scripts/page.lua`: one page of the index after a cursor.
 pub(crate) const PAGE: &str = include_str!("scripts/page.lua");
+/// `scripts/claim.lua`: claims an id for the namespace and hands out its fencing token.
+pub(crate) const CLAIM: &str = judging!("scripts/claim.lua");
+/// `scripts/unclaim.lua`: takes back a claim whose task the local worker refused.
+pub(crate) const UNCLAIM: &str = include_str!("scripts/unclaim.lua");
 
 /// The scripts, with their SHA-1s for `EVALSHA`.
 #[derive(Debug)]
@@ -52,6 +59,8 @@ pub(crate) struct Scripts {
     pub(crate) forget: Script,
     pub(crate) trim: Script,
     pub(crate) page: Script,
+    pub(crate) claim: Script,
+    pub(crate) unclaim: Script,
 }
 
 impl Scripts {
@@ -67,6 +76,8 @@ impl Scripts {
             forget: Script::new(FORGET),
             trim: Script::new(TRIM),
             page: Script::new(PAGE),
+            claim: Script::new(CLAIM),
+            unclaim: Script::new(UNCLAIM),
         }
     }
 }

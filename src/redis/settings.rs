@@ -16,6 +16,8 @@ pub(crate) struct Settings {
     pub(crate) listen_for_cancels: bool,
     /// Cancel this run's unfinished tasks once the lease was not confirmed for this long.
     pub(crate) self_fence: Option<Duration>,
+    /// The URL names a node of a Redis Cluster (`redis+cluster://`).
+    pub(crate) cluster: bool,
 }
 
 impl Settings {

@@ -30,6 +30,10 @@ pub(crate) struct Shared {
     /// The submissions of dead runs whose records read `lost`: id to generation. Pruned once
     /// the worker no longer has that submission.
     lost: Mutex<HashMap<Arc<str>, u64>>,
+    /// The fencing tokens of this replica's claimed submissions: id to (generation, token,
+    /// spawned), entered before the task is spawned, read by the writer, pruned once the task
+    /// was spawned and the worker no longer has that submission.
+    claims: Mutex<HashMap<Arc<str>, (u64, u64, bool)>>,
     pub(crate) client: redis::Client,
     pub(crate) scripts: Scripts,
     pub(crate) link: Arc<Link>,
@@ -46,6 +50,7 @@ impl Shared {
             replica_hash: digest(&settings.replica),
             run: watch::Sender::new(Arc::new(Run::new(0))),
             lost: Mutex::default(),
+            claims: Mutex::default(),
             settings,
             client,
             scripts: Scripts::new(),
@@ -89,6 +94,46 @@ impl Shared {
         let mut lost = self.lost.lock().unwrap_or_else(PoisonError::into_inner);
         if !lost.is_empty() {
             lost.retain(|id, generation| keep(id, *generation));
+        }
+    }
+
+    /// Notes the fencing token of the claimed submission `id`, `generation`, before its task is
+    /// spawned (then [`spawned_claim`](Self::spawned_claim); until then pruning keeps it).
+    pub(crate) fn note_claim(&self, id: &str, generation: u64, token: u64) {
+        let mut claims = self.claims.lock().unwrap_or_else(PoisonError::into_inner);
+        claims.insert(Arc::from(id), (generation, token, false));
+    }
+
+    /// The task of the claim `id`, `generation` was spawned: pruning may drop it once the
+    /// worker no longer has it.
+    pub(crate) fn spawned_claim(&self, id: &str, generation: u64) {
+        let mut claims = self.claims.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(claim) = claims.get_mut(id).filter(|claim| claim.0 == generation) {
+            claim.2 = true;
+        }
+    }
+
+    /// Forgets the claim of `id`, `generation` (its task was refused locally).
+    pub(crate) fn forget_claim(&self, id: &str, generation: u64) {
+        let mut claims = self.claims.lock().unwrap_or_else(PoisonError::into_inner);
+        if claims.get(id).is_some_and(|claim| claim.0 == generation) {
+            claims.remove(id);
+        }
+    }
+
+    /// The fencing token of the submission `id`, `generation`, if it was claimed.
+    pub(crate) fn token_of(&self, id: &str, generation: u64) -> Option<u64> {
+        let claims = self.claims.lock().unwrap_or_else(PoisonError::into_inner);
+        claims
+            .get(id)
+            .and_then(|&(claimed, token, _)| (claimed == generation).then_some(token))
+    }
+
+    /// Forgets the spawned claims that `keep` says are gone from the worker.
+    pub(crate) fn prune_claims(&self, mut keep: impl FnMut(&str, u64) -> bool) {
+        let mut claims = self.claims.lock().unwrap_or_else(PoisonError::into_inner);
+        if !claims.is_empty() {
+            claims.retain(|id, (generation, _, spawned)| !*spawned || keep(id, *generation));
         }
     }
 

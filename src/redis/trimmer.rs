@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use redis::aio::ConnectionManager;
+use crate::redis::conn::Conn;
 
 use crate::redis::call::retry;
 use crate::redis::shared::Shared;
@@ -16,7 +16,7 @@ const BATCH: usize = 500;
 /// Pipelines per tick at most, so one tick stays short; the next tick goes on.
 const MAX_BATCHES: usize = 40;
 
-pub(crate) async fn run(inner: Arc<Shared>, conn: ConnectionManager) {
+pub(crate) async fn run(inner: Arc<Shared>, conn: Conn) {
     let mut tick = tokio::time::interval(inner.settings.trim_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -35,7 +35,7 @@ pub(crate) async fn run(inner: Arc<Shared>, conn: ConnectionManager) {
 }
 
 /// Drops the index entries of finished jobs whose records expired. Returns how many.
-pub(crate) async fn trim(inner: &Shared, conn: &ConnectionManager) -> redis::RedisResult<usize> {
+pub(crate) async fn trim(inner: &Shared, conn: &Conn) -> redis::RedisResult<usize> {
     let health = &inner.link.health;
     let keys = &inner.keys;
     let (index, expiry) = (keys.index(), keys.expiry());
@@ -89,7 +89,7 @@ pub(crate) async fn trim(inner: &Shared, conn: &ConnectionManager) -> redis::Red
 }
 
 /// Marks the unfinished jobs of dead replica runs `lost`, then forgets those runs.
-pub(crate) async fn sweep(inner: &Shared, conn: &ConnectionManager) -> redis::RedisResult<usize> {
+pub(crate) async fn sweep(inner: &Shared, conn: &Conn) -> redis::RedisResult<usize> {
     let health = &inner.link.health;
     let keys = &inner.keys;
     let runs: HashMap<String, String> = retry(health, "list replicas", || {

@@ -9,8 +9,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
 use redis::Value;
+
+use crate::redis::conn::Conn;
 use tokio::sync::{mpsc, watch};
 
 use crate::redis::call::{bounded, is_connection};
@@ -39,7 +40,7 @@ pub(crate) fn begin_close(inner: &Shared) {
 pub(crate) async fn run(
     inner: Arc<Shared>,
     worker: Worker,
-    conn: ConnectionManager,
+    conn: Conn,
     mut queue: mpsc::Receiver<Update>,
     flushed: watch::Sender<bool>,
 ) {
@@ -101,7 +102,7 @@ pub(crate) async fn run(
 /// marked lost rather than left pending forever. (Nothing else is written meanwhile: the
 /// writer is the only one, so every such record was written before the snapshot was taken.)
 /// `false` if the mirror stopped meanwhile.
-async fn resync(inner: &Shared, worker: &Worker, conn: &ConnectionManager, queued: Vec<Update>) -> bool {
+async fn resync(inner: &Shared, worker: &Worker, conn: &Conn, queued: Vec<Update>) -> bool {
     let snapshot = worker.tasks();
     tracing::info!(
         tasks = snapshot.len(),
@@ -142,11 +143,7 @@ async fn resync(inner: &Shared, worker: &Worker, conn: &ConnectionManager, queue
 }
 
 /// Marks lost the unfinished records this run owns whose tasks are not in `known`.
-async fn reconcile(
-    inner: &Shared,
-    conn: &ConnectionManager,
-    known: &HashSet<String>,
-) -> redis::RedisResult<()> {
+async fn reconcile(inner: &Shared, conn: &Conn, known: &HashSet<String>) -> redis::RedisResult<()> {
     let keys = &inner.keys;
     let run = inner.current_run();
     let owned = keys.owned(&inner.replica_hash, &run.incarnation);
@@ -191,7 +188,7 @@ async fn reconcile(
 /// stopped first. Nothing is written before the current run holds its lease (a record must not
 /// reach Redis before its run's lease: the script would find that run dead), and nothing of a
 /// dead run's submissions is written at all.
-async fn write(inner: &Shared, worker: &Worker, conn: &ConnectionManager, mut updates: Vec<Update>) -> bool {
+async fn write(inner: &Shared, worker: &Worker, conn: &Conn, mut updates: Vec<Update>) -> bool {
     // Bring each update up to date with the registry: a terminal one takes the final progress
     // (a transition carries none); an unfinished one whose task has finished since becomes
     // that final state (so a record that expired meanwhile is not brought back unfinished);
@@ -340,7 +337,12 @@ fn pipeline(inner: &Shared, run: &Run, updates: &[Update]) -> redis::Pipeline {
                     "1"
                 } else {
                     "0"
-                });
+                })
+                .arg(
+                    inner
+                        .token_of(&update.id, update.generation)
+                        .map_or_else(String::new, |token| token.to_string()),
+                );
         }
     }
     pipe

@@ -137,6 +137,19 @@ impl RedisServer {
         self.spawn();
     }
 
+    /// Sends `signal` (`STOP`, `CONT`) to the server: `STOP` black-holes it (connections stay
+    /// open, nothing answers), as a paused or partitioned Redis would. Dropping the server
+    /// kills it even while stopped.
+    pub(crate) fn signal(&self, signal: &str) {
+        assert!(self.owned, "only a server of this test can be paused");
+        let pid = self.child.as_ref().expect("a running server").id();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
+
     /// A plain client connection, for looking at (or tampering with) what the mirror wrote.
     pub(crate) async fn client(&self) -> redis::aio::MultiplexedConnection {
         redis::Client::open(self.url())

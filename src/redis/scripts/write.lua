@@ -10,15 +10,23 @@
 -- KEYS[6 + i] job  {ns}:job:<sha1(id)>, the record (a hash) of the batch's i-th update
 -- ARGV[1] replica name   ARGV[2] run (incarnation)   ARGV[3] retention ms
 -- ARGV[4] the writer's lease ms (the epoch's grace)
--- Then 15 per update, from ARGV[5 + 15 * (i - 1)]:
+-- Then 16 per update, from ARGV[5 + 16 * (i - 1)]:
 --   +0 id   +1 member (sha1 of the id)   +2 generation   +3 submitted ms (replica clock)
 --   +4 stage (0 pending, 1 running, 2 lost, 3 terminal)   +5 status name   +6 failure message
 --   +7 started ms or ''   +8 finished ms or ''   +9 '1': write the progress fields
 --   +10 fraction or ''    +11 done or ''         +12 total or ''   +13 progress message
 --   +14 '1': the progress has a message
+--   +15 the submission's fencing token ('' for a plain, unclaimed submission)
 --
--- The rules. A dead run (includes/run.lua) writes nothing, ever. Then the fence, checked for each
--- update against its stored record:
+-- The rules. A dead run (includes/run.lua) writes nothing, ever. Then, for each update, the
+-- fencing tokens (claim.lua hands them out), checked against the stored record's `tok`:
+-- - a write with a lower token than the record's is refused; one with a higher token is a
+--   later claimed submission and replaces the record;
+-- - a write without a token never replaces a live claim (a record with a token, pending or
+--   running): only a higher token does;
+-- - these rules leave the record's own submission (same owner run and generation) alone;
+--   otherwise (the same token, or no token on either side) the fence, checked against the
+--   stored record:
 -- - same owner run and generation: only a later stage is written (a terminal or `lost` record
 --   never goes back), except a repeated `running` (progress);
 -- - same owner run, another generation: the higher generation wins;
@@ -40,12 +48,18 @@ local now = now_ms()
 local function write(job, a)
   local id, member = ARGV[a], ARGV[a + 1]
   local gen, sub, stage = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
-  local cur = redis.call('HMGET', job, 'id', 'rep', 'inc', 'gen', 'sub', 'stage')
+  local tok = tonumber(ARGV[a + 15])
+  local cur = redis.call('HMGET', job, 'id', 'rep', 'inc', 'gen', 'sub', 'stage', 'tok')
   local same = false
   if cur[1] then
     if cur[1] ~= id then return -2 end
-    local cgen, csub, cstage = tonumber(cur[4]), tonumber(cur[5]), tonumber(cur[6])
-    if cgen and csub and cstage and cur[2] and cur[3] then
+    local cgen, csub, cstage, ctok = tonumber(cur[4]), tonumber(cur[5]), tonumber(cur[6]), tonumber(cur[7])
+    local mine = cur[2] == rep and cur[3] == inc and cgen == gen
+    if not mine and ctok and tok and tok < ctok then return 0 end
+    if not mine and ctok and not tok and cstage and cstage < 2 then return 0 end
+    if not mine and ctok and tok and tok > ctok then
+      -- a later claimed submission: replaces the record
+    elseif cgen and csub and cstage and cur[2] and cur[3] then
       if cur[2] == rep and cur[3] == inc then
         if gen < cgen then return 0 end
         if gen == cgen then
@@ -65,6 +79,7 @@ local function write(job, a)
   local status = ARGV[a + 5]
   redis.call('HSET', job, 'id', id, 'rep', rep, 'inc', inc, 'gen', ARGV[a + 2], 'sub', ARGV[a + 3],
     'stage', ARGV[a + 4], 'st', status, 'upd', now)
+  if tok then redis.call('HSET', job, 'tok', ARGV[a + 15]) end
   if status == 'failed' then redis.call('HSET', job, 'msg', ARGV[a + 6]) else redis.call('HDEL', job, 'msg') end
   if ARGV[a + 7] ~= '' then redis.call('HSET', job, 'start', ARGV[a + 7]) end
   if ARGV[a + 8] ~= '' then redis.call('HSET', job, 'end', ARGV[a + 8]) else redis.call('HDEL', job, 'end') end
@@ -89,6 +104,6 @@ local function write(job, a)
 end
 
 for i = 1, count do
-  out[i] = write(KEYS[6 + i], 5 + 15 * (i - 1))
+  out[i] = write(KEYS[6 + i], 5 + 16 * (i - 1))
 end
 return out
