@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use super::error::ApiError;
 use super::json::{JobPage, JobView};
 use super::paging::{invalid_cursor, ListQuery, SCAN_BUDGET};
-use super::Console;
+use super::shared::Shared;
 use crate::redis::{ClusterError, ClusterJob, PageCursor, RedisMirror};
 
 /// The bound on one cluster page before it falls back to this replica's jobs.
@@ -16,9 +16,9 @@ const LIST_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A job of this replica as the mirror shows it, fresh from the worker when the worker still has
 /// that submission.
-fn fresh(console: &Console, mirror: &RedisMirror, job: ClusterJob) -> JobView {
+fn fresh(shared: &Shared, mirror: &RedisMirror, job: ClusterJob) -> JobView {
     if job.replica == mirror.replica() {
-        if let Some(info) = console.worker.task_info(&job.id) {
+        if let Some(info) = shared.worker.task_info(&job.id) {
             if info.generation == job.generation {
                 return JobView::from(mirror.local_job(info));
             }
@@ -29,7 +29,7 @@ fn fresh(console: &Console, mirror: &RedisMirror, job: ClusterJob) -> JobView {
 
 /// One page across the cluster, in the order of the mirror's listing.
 pub(crate) async fn page(
-    console: &Console,
+    shared: &Shared,
     mirror: &RedisMirror,
     query: &ListQuery,
 ) -> Result<JobPage, ApiError> {
@@ -47,7 +47,7 @@ pub(crate) async fn page(
             let page = mirror.jobs(after.as_ref(), want).await?;
             for job in page.jobs {
                 looked += 1;
-                let view = fresh(console, mirror, job);
+                let view = fresh(shared, mirror, job);
                 let wanted = query.status.is_none_or(|status| status == view.status)
                     && query
                         .replica
@@ -90,7 +90,7 @@ pub(crate) async fn page(
     if local.replica.as_deref() == Some(mirror.replica()) {
         local.replica = None;
     }
-    let mut page = console.local_page(&local)?;
+    let mut page = shared.local_page(&local)?;
     for job in &mut page.jobs {
         job.replica = Some(mirror.replica().to_owned());
     }

@@ -24,9 +24,8 @@ use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::json::JobView;
-use super::Console;
+use super::shared::Shared;
 use crate::status::TaskStatus;
-use crate::worker::Worker;
 
 /// How often an idle stream sends a comment line, so that proxies keep it open.
 pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -51,15 +50,15 @@ pub(crate) struct Fanout {
 
 impl Fanout {
     /// A receiver of the frames, starting the fan-out task if none runs.
-    fn subscribe(&self, console: &Console) -> broadcast::Receiver<Arc<Frame>> {
+    fn subscribe(&self, shared: &Shared) -> broadcast::Receiver<Arc<Frame>> {
         let mut sender = self.sender.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(running) = sender.as_ref() {
             return running.subscribe();
         }
         let (frames, receiver) = broadcast::channel(CLIENT_BUFFER);
         *sender = Some(frames.clone());
-        let changes = console.worker.subscribe();
-        tokio::spawn(fan_out(console.clone(), changes, frames, self.clone()));
+        let changes = shared.worker.subscribe();
+        tokio::spawn(fan_out(shared.clone(), changes, frames, self.clone()));
         receiver
     }
 
@@ -75,14 +74,14 @@ impl Fanout {
 }
 
 async fn fan_out(
-    console: Console,
+    shared: Shared,
     mut changes: broadcast::Receiver<crate::info::TaskEvent>,
     frames: broadcast::Sender<Arc<Frame>>,
     fanout: Fanout,
 ) {
     loop {
         let frame = match changes.recv().await {
-            Ok(change) => frame(&console, &console.worker, change.id, &change.status),
+            Ok(change) => frame(&shared, change.id, &change.status),
             Err(RecvError::Lagged(skipped)) => Frame {
                 name: "lagged",
                 data: format!("{{\"skipped\":{skipped}}}"),
@@ -96,9 +95,9 @@ async fn fan_out(
 }
 
 /// The frame of one change: the job as it is now, with the status of the change.
-fn frame(console: &Console, worker: &Worker, id: String, status: &TaskStatus) -> Frame {
-    let mut view = match worker.task_info(&id) {
-        Some(info) => console.view(info),
+fn frame(shared: &Shared, id: String, status: &TaskStatus) -> Frame {
+    let mut view = match shared.worker.task_info(&id) {
+        Some(info) => shared.view(info),
         None => JobView::bare(id, status),
     };
     let (name, message) = match status {
@@ -115,8 +114,8 @@ fn frame(console: &Console, worker: &Worker, id: String, status: &TaskStatus) ->
 
 /// The stream of one client: each batch is the frames that arrived within [`COALESCE`] of the
 /// first one, written together.
-pub(crate) fn stream(console: Console) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let receiver = console.fanout.subscribe(&console);
+pub(crate) fn stream(fanout: &Fanout, shared: Shared) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let receiver = fanout.subscribe(&shared);
     let batches = stream::unfold(receiver, |mut receiver| async move {
         let first = receiver.recv().await;
         if matches!(first, Err(RecvError::Closed)) {

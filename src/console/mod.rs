@@ -57,6 +57,7 @@ mod json;
 mod paging;
 mod router;
 mod serve;
+mod shared;
 
 pub use assets::CONTENT_SECURITY_POLICY;
 pub use error::{check_id, ApiError, MAX_ID_BYTES, RETRY_AFTER_SECS};

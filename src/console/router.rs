@@ -19,9 +19,9 @@ use super::error::{check_id, ApiError};
 use super::events;
 use super::index::JobIndex;
 use super::json::{JobPage, JobView};
-use super::paging::{self, ListQuery};
+use super::paging::ListQuery;
+use super::shared::Shared;
 use crate::error::CancelError;
-use crate::info::TaskInfo;
 use crate::worker::Worker;
 
 /// How long `DELETE /jobs/{id}` waits for the job's end beyond the worker's own cancel timeout
@@ -76,22 +76,19 @@ pub const DEFAULT_CANCEL_WAIT: Duration = Duration::from_secs(6);
 /// ```
 #[derive(Clone)]
 pub struct Console {
-    pub(crate) worker: Worker,
-    index: Option<JobIndex>,
-    #[cfg(feature = "redis")]
-    pub(crate) mirror: Option<crate::redis::RedisMirror>,
+    shared: Shared,
     cancel_wait: Duration,
     read_only: bool,
     #[cfg(feature = "metrics")]
     metrics: Option<Arc<dyn Fn() -> String + Send + Sync>>,
-    pub(crate) fanout: events::Fanout,
+    fanout: events::Fanout,
 }
 
 impl fmt::Debug for Console {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Console")
-            .field("worker", &self.worker.name())
-            .field("index", &self.index.is_some())
+            .field("worker", &self.shared.worker.name())
+            .field("index", &self.shared.index.is_some())
             .field("cancel_wait", &self.cancel_wait)
             .field("read_only", &self.read_only)
             .finish_non_exhaustive()
@@ -108,10 +105,7 @@ impl Console {
     #[must_use]
     pub fn new(worker: Worker) -> Self {
         Self {
-            worker,
-            index: None,
-            #[cfg(feature = "redis")]
-            mirror: None,
+            shared: Shared::new(worker),
             cancel_wait: DEFAULT_CANCEL_WAIT,
             read_only: false,
             #[cfg(feature = "metrics")]
@@ -134,7 +128,7 @@ impl Console {
     /// ```
     #[must_use]
     pub fn index(mut self, index: JobIndex) -> Self {
-        self.index = Some(index);
+        self.shared.index = Some(index);
         self
     }
 
@@ -190,7 +184,7 @@ impl Console {
     #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     #[must_use]
     pub fn mirror(mut self, mirror: crate::redis::RedisMirror) -> Self {
-        self.mirror = Some(mirror);
+        self.shared.mirror = Some(mirror);
         self
     }
 
@@ -238,7 +232,9 @@ impl Console {
             .route("/health", get(health))
             .route(
                 "/events",
-                get(|State(console): State<Console>| async move { events::stream(console) }),
+                get(|State(console): State<Console>| async move {
+                    events::stream(&console.fanout, console.shared)
+                }),
             );
         #[cfg(feature = "metrics")]
         if self.metrics.is_some() {
@@ -251,22 +247,6 @@ impl Console {
             })
             .with_state(self)
             .merge(dashboard.router())
-    }
-
-    /// A local job as this console shows it (with its replica when there is a mirror).
-    pub(crate) fn view(&self, info: TaskInfo) -> JobView {
-        #[cfg(feature = "redis")]
-        if let Some(mirror) = &self.mirror {
-            return JobView::from(mirror.local_job(info));
-        }
-        JobView::from(info)
-    }
-
-    pub(crate) fn local_page(&self, query: &ListQuery) -> Result<JobPage, ApiError> {
-        match &self.index {
-            Some(index) => paging::local_page(&self.worker, index, query),
-            None => paging::snapshot_page(&self.worker, query),
-        }
     }
 }
 
@@ -283,10 +263,12 @@ async fn list_jobs(
 ) -> Result<Json<JobPage>, ApiError> {
     let query = ListQuery::parse(query.as_deref())?;
     #[cfg(feature = "redis")]
-    if let Some(mirror) = &console.mirror {
-        return super::cluster::page(&console, mirror, &query).await.map(Json);
+    if let Some(mirror) = &console.shared.mirror {
+        return super::cluster::page(&console.shared, mirror, &query)
+            .await
+            .map(Json);
     }
-    console.local_page(&query).map(Json)
+    console.shared.local_page(&query).map(Json)
 }
 
 async fn show_job(
@@ -294,11 +276,11 @@ async fn show_job(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<JobView>, ApiError> {
     let id = job_id(id)?;
-    if let Some(info) = console.worker.task_info(&id) {
-        return Ok(Json(console.view(info)));
+    if let Some(info) = console.shared.worker.task_info(&id) {
+        return Ok(Json(console.shared.view(info)));
     }
     #[cfg(feature = "redis")]
-    if let Some(mirror) = &console.mirror {
+    if let Some(mirror) = &console.shared.mirror {
         return match mirror.job(&id).await {
             Ok(Some(job)) => Ok(Json(JobView::from(job))),
             Ok(None) => Err(ApiError::not_found(&id)),
@@ -313,7 +295,7 @@ async fn cancel_job(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<JobView>, ApiError> {
     let id = job_id(id)?;
-    let worker = &console.worker;
+    let worker = &console.shared.worker;
     if worker.has_task(&id) {
         // The worker's own cancel is bounded by its cancel timeout (then it aborts); the wait
         // bounds it again in case the timeout is set longer than this console waits.
@@ -321,20 +303,20 @@ async fn cancel_job(
             Ok(Ok(status)) => {
                 tracing::info!(job_id = %id, %status, "job cancel requested");
                 return Ok(Json(match worker.task_info(&id) {
-                    Some(info) => console.view(info),
+                    Some(info) => console.shared.view(info),
                     None => JobView::bare(id, &status),
                 }));
             }
             Ok(Err(CancelError::NotFound { .. })) => {}
             Err(_) => {
                 if let Some(info) = worker.task_info(&id) {
-                    return Ok(Json(console.view(info)));
+                    return Ok(Json(console.shared.view(info)));
                 }
             }
         }
     }
     #[cfg(feature = "redis")]
-    if let Some(mirror) = &console.mirror {
+    if let Some(mirror) = &console.shared.mirror {
         return match mirror.cancel(&id, console.cancel_wait).await {
             Ok(Some(job)) => {
                 tracing::info!(job_id = %id, replica = %job.replica, status = %job.status, "cluster cancel requested");
@@ -348,7 +330,7 @@ async fn cancel_job(
 }
 
 async fn health(State(console): State<Console>) -> Response {
-    let health = console.worker.health();
+    let health = console.shared.worker.health();
     let status = if health.accepting {
         StatusCode::OK
     } else {
@@ -357,7 +339,7 @@ async fn health(State(console): State<Console>) -> Response {
     #[allow(unused_mut)]
     let mut body = serde_json::to_value(&health).unwrap_or_default();
     #[cfg(feature = "redis")]
-    if let Some(mirror) = &console.mirror {
+    if let Some(mirror) = &console.shared.mirror {
         body["mirror"] = serde_json::to_value(mirror.health()).unwrap_or_default();
     }
     (status, Json(body)).into_response()
