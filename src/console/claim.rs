@@ -99,22 +99,14 @@ impl Console {
         }
     }
 
-    /// The job `id`: this worker's, else (with a mirror) the cluster's; `None` when unknown or
-    /// when Redis does not answer.
+    /// The job `id` as `GET /jobs/{id}` shows it; `None` when unknown or unreadable.
     async fn find(&self, id: &str) -> Option<JobView> {
-        if let Some(info) = self.worker.task_info(id) {
-            return Some(self.view(info));
+        match self.lookup(id).await {
+            Ok(job) => job,
+            Err(cause) => {
+                tracing::warn!(job_id = %id, cause = %cause.message(), "the job holding a refused id could not be read");
+                None
+            }
         }
-        #[cfg(feature = "redis")]
-        if let Some(mirror) = &self.mirror {
-            return match mirror.job(id).await {
-                Ok(job) => job.map(JobView::from),
-                Err(cause) => {
-                    tracing::warn!(job_id = %id, %cause, "the job holding a refused id could not be read");
-                    None
-                }
-            };
-        }
-        None
     }
 }

@@ -56,6 +56,7 @@ mod error;
 mod events;
 mod index;
 mod json;
+mod lookup;
 mod paging;
 mod router;
 mod serve;
