@@ -159,7 +159,10 @@ async fn main() -> ExitCode {
     };
     #[cfg(feature = "metrics")]
     let console = console.metrics(move || scrape.render());
-    let app = console.router().merge(jobs::router(worker.clone()));
+    let jobs = jobs::Jobs::new(worker.clone(), console.clone());
+    #[cfg(feature = "redis")]
+    let jobs = jobs.mirror(mirror.clone());
+    let app = console.router().merge(jobs.router());
     let serving = Serving::default()
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .request_timeout(cancel_wait + Duration::from_secs(5))
