@@ -5,7 +5,8 @@
 //! SIGTERM.
 //!
 //! `POST /jobs` starts demo work (`sleep` with progress, `fail`, `panic`, `ignore_cancel`) under a
-//! server-generated id. The console answers `GET /jobs/{id}` (status, progress, timings), `DELETE
+//! server-generated id, or the client's (`"id"` or `Idempotency-Key`; claimed across the cluster
+//! with `--redis`, see `jobs.rs`). The console answers `GET /jobs/{id}` (status, progress, timings), `DELETE
 //! /jobs/{id}` (cancel), `GET /jobs?limit=N&cursor=C&status=S&replica=R` (a page, newest first),
 //! `GET /health` (`503` once shutdown has begun or while every tracked job is live), `GET /events`
 //! (status changes as Server-Sent Events) and `GET /dashboard` (open it in a browser). Bad input
