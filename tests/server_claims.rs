@@ -6,8 +6,10 @@
 //! - `a_live_client_id_is_refused_across_replicas`: a client id is claimed for the cluster: the
 //!   same id from another replica gets `409` with the holder's job (`"replica": "a"`, its
 //!   `"fencing_token"`, as `GET` shows it); an `Idempotency-Key` retry gets `409` too and the
-//!   body runs once; every view of the job (GET on both replicas, the listing) carries the same
-//!   `fencing_token`; once the job is terminal the id is granted again with a greater token.
+//!   body runs once; every view of the job (GET on both replicas, the listing, its event on
+//!   `/events`) carries the same `fencing_token`; once the job is terminal the id is granted
+//!   again, on either replica, with a greater token each time, and `GET` on the old holder
+//!   shows the newest submission (this caught the console answering a stale local job).
 //! - `a_claimed_submission_is_refused_while_redis_is_down`: with Redis stopped, a claimed POST
 //!   gets `503` with `Retry-After` within the request bound and its body never starts, while an
 //!   unclaimed POST (UUID) is still accepted and runs.
@@ -101,6 +103,28 @@ async fn wait_for(client: &Client, server: &Server, id: &str, done: impl Fn(&Val
     }
 }
 
+/// The `data:` of the next Server-Sent Event about job `id` on `events`, within [`WAIT`].
+async fn next_event_of(events: &mut reqwest::Response, id: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut text = String::new();
+    loop {
+        let chunk = tokio::time::timeout_at(deadline, events.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no event about {id} within {WAIT:?}: {text}"))
+            .expect("read /events")
+            .unwrap_or_else(|| panic!("/events ended: {text}"));
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        let found = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("data:"))
+            .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
+            .find(|job| job["job_id"] == id);
+        if let Some(job) = found {
+            return job;
+        }
+    }
+}
+
 /// How many times `server` logged the start of the body of job `id`.
 fn body_starts(server: &Server, id: &str) -> usize {
     let needle = format!("job_id={id}");
@@ -127,6 +151,12 @@ async fn a_live_client_id_is_refused_across_replicas() {
     let client = client();
     let id = "daily-report-2026-12-06";
     let long = json!({"kind": "sleep", "ms": 60_000});
+    // Its events on a, from before the submission (a client without a request timeout).
+    let mut events = Client::new()
+        .get(a.url("/events"))
+        .send()
+        .await
+        .expect("GET /events");
 
     let (status, accepted) = post_claimed(&client, &a, id, &long).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
@@ -140,6 +170,9 @@ async fn a_live_client_id_is_refused_across_replicas() {
         (&json!("a"), &json!(first)),
         "{running}"
     );
+    let event = next_event_of(&mut events, id).await;
+    assert_eq!(event["fencing_token"], first, "/events: {event}");
+    drop(events);
 
     // The same id from b: 409 naming a, with the job as GET shows it.
     let (status, conflict) =
