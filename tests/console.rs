@@ -430,3 +430,147 @@ async fn refusals_carry_retry_after_and_no_unsent_id() {
     let (status, _, body) = call(&app, "POST", "/submit/first").await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
 }
+
+/// An application's `POST /jobs/{id}` with the client's id, answering refusals with
+/// `Console::submit_refused`.
+fn with_client_ids(worker: &Worker) -> Router {
+    use axum::extract::{Path, State};
+    use axum::routing::post;
+    use background_worker::console::{check_id, ApiError};
+
+    async fn submit(
+        State((worker, console)): State<(Worker, Console)>,
+        Path(id): Path<String>,
+    ) -> Result<StatusCode, ApiError> {
+        check_id(&id)?;
+        let submitted = worker
+            .submit_with_context(id, |ctx| async move {
+                ctx.cancelled().await;
+                Ok(())
+            })
+            .await;
+        match submitted {
+            Ok(()) => Ok(StatusCode::ACCEPTED),
+            Err(refused) => Err(console.submit_refused(&refused).await),
+        }
+    }
+    let console = Console::new(worker.clone());
+    console.clone().router().merge(
+        Router::new()
+            .route("/submit/{id}", post(submit))
+            .with_state((worker.clone(), console)),
+    )
+}
+
+#[tokio::test]
+async fn a_duplicate_client_id_gets_409_with_the_job_as_get_shows_it() {
+    let worker = Worker::new();
+    let app = with_client_ids(&worker);
+    let (status, _) = json_or_empty(&app, "POST", "/submit/user-sync-42").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, conflict) = json(&app, "POST", "/submit/user-sync-42").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{conflict}");
+    let (status, shown) = json(&app, "GET", "/jobs/user-sync-42").await;
+    assert_eq!(status, StatusCode::OK, "{shown}");
+    let job = &conflict["job"];
+    for field in ["job_id", "status", "replica", "submitted_at_ms", "started_at_ms"] {
+        assert_eq!(job[field], shown[field], "{field}: {conflict} vs {shown}");
+    }
+    assert!(
+        job.get("fencing_token").is_none(),
+        "an unclaimed job has no token: {conflict}"
+    );
+    assert!(
+        conflict["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("user-sync-42")),
+        "{conflict}"
+    );
+
+    // Finished: the id is free again, and a refusal of another kind carries no job.
+    worker.cancel("user-sync-42").await.expect("cancel");
+    let (status, _) = json_or_empty(&app, "POST", "/submit/user-sync-42").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    worker.shutdown().await;
+    let (status, refused) = json(&app, "POST", "/submit/another").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{refused}");
+    assert!(refused.get("job").is_none(), "{refused}");
+}
+
+async fn json_or_empty(app: &Router, method: &str, uri: &str) -> (StatusCode, String) {
+    let (status, _, body) = call(app, method, uri).await;
+    (status, body)
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn claim_refusals_map_to_409_and_503_with_retry_after() {
+    use axum::response::IntoResponse;
+    use background_worker::console::ApiError;
+    use background_worker::{ClaimError, SubmitError};
+
+    let id = || "daily-report".to_owned();
+    let cases = [
+        (
+            ClaimError::Held {
+                id: id(),
+                replica: "a".into(),
+                fencing_token: Some(7),
+            },
+            StatusCode::CONFLICT,
+            None,
+        ),
+        (
+            ClaimError::Unavailable {
+                id: id(),
+                reason: "connection refused".into(),
+            },
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("1"),
+        ),
+        (
+            ClaimError::NotKnownYet {
+                id: id(),
+                retry_after: Duration::from_millis(1_500),
+            },
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("2"),
+        ),
+        (
+            ClaimError::Refused {
+                id: id(),
+                reason: "run dead".into(),
+            },
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("1"),
+        ),
+        (
+            ClaimError::Submit(SubmitError::DuplicateId { id: id() }),
+            StatusCode::CONFLICT,
+            None,
+        ),
+        (ClaimError::NotStarted, StatusCode::INTERNAL_SERVER_ERROR, None),
+    ];
+    for (error, status, retry_after) in cases {
+        let response = ApiError::from_claim(&error).into_response();
+        assert_eq!(response.status(), status, "{error}");
+        assert_eq!(
+            response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap_or_default()),
+            retry_after,
+            "{error}"
+        );
+    }
+    let held = ApiError::from_claim(&ClaimError::Held {
+        id: "x".repeat(10_000),
+        replica: "a".into(),
+        fencing_token: None,
+    });
+    assert!(
+        held.message().len() < 400 && held.message().contains("\"a\""),
+        "{}",
+        held.message()
+    );
+}

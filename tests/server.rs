@@ -415,7 +415,7 @@ async fn submissions_while_draining_get_503() {
             listener,
             Console::new(worker.clone())
                 .router()
-                .merge(jobs::router(worker.clone())),
+                .merge(jobs::Jobs::new(worker.clone(), Console::new(worker.clone())).router()),
         )
         .into_future(),
     );

@@ -5,7 +5,8 @@
 //! SIGTERM.
 //!
 //! `POST /jobs` starts demo work (`sleep` with progress, `fail`, `panic`, `ignore_cancel`) under a
-//! server-generated id. The console answers `GET /jobs/{id}` (status, progress, timings), `DELETE
+//! server-generated id, or the client's (`"id"` or `Idempotency-Key`; claimed across the cluster
+//! with `--redis`, see `jobs.rs`). The console answers `GET /jobs/{id}` (status, progress, timings), `DELETE
 //! /jobs/{id}` (cancel), `GET /jobs?limit=N&cursor=C&status=S&replica=R` (a page, newest first),
 //! `GET /health` (`503` once shutdown has begun or while every tracked job is live), `GET /events`
 //! (status changes as Server-Sent Events) and `GET /dashboard` (open it in a browser). Bad input
@@ -159,7 +160,10 @@ async fn main() -> ExitCode {
     };
     #[cfg(feature = "metrics")]
     let console = console.metrics(move || scrape.render());
-    let app = console.router().merge(jobs::router(worker.clone()));
+    let jobs = jobs::Jobs::new(worker.clone(), console.clone());
+    #[cfg(feature = "redis")]
+    let jobs = jobs.mirror(mirror.clone());
+    let app = console.router().merge(jobs.router());
     let serving = Serving::default()
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .request_timeout(cancel_wait + Duration::from_secs(5))

@@ -6,6 +6,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use super::json::JobView;
 use crate::error::SubmitError;
 
 /// Longest job id the console accepts in a path, and longest part of any id it echoes back, in
@@ -39,6 +40,7 @@ pub struct ApiError {
     status: StatusCode,
     message: String,
     retry_after: Option<u64>,
+    job: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -57,6 +59,7 @@ impl ApiError {
             status,
             message: message.into(),
             retry_after: None,
+            job: None,
         }
     }
 
@@ -74,6 +77,30 @@ impl ApiError {
     pub fn retry_after(mut self, seconds: u64) -> Self {
         self.retry_after = Some(seconds);
         self
+    }
+
+    /// Adds the job the error is about as `"job"` beside `"error"` in the body: the `409` of a
+    /// refused submission carries the job that holds the id, as `GET /jobs/{id}` shows it (see
+    /// [`Console::submit_refused`](super::Console::submit_refused)).
+    ///
+    /// ```
+    /// use axum::http::StatusCode;
+    /// use background_worker::console::{ApiError, JobView};
+    /// use background_worker::TaskStatus;
+    ///
+    /// let error = ApiError::new(StatusCode::CONFLICT, "taken").with_job(&JobView::bare("a1", &TaskStatus::Running));
+    /// assert_eq!(error.job().unwrap()["status"], "running");
+    /// ```
+    #[must_use]
+    pub fn with_job(mut self, job: &JobView) -> Self {
+        self.job = serde_json::to_value(job).ok();
+        self
+    }
+
+    /// The job of the body's `"job"`, if there is one (see [`with_job`](ApiError::with_job)).
+    #[must_use]
+    pub fn job(&self) -> Option<&serde_json::Value> {
+        self.job.as_ref()
     }
 
     /// The status code.
@@ -146,6 +173,79 @@ impl ApiError {
     }
 }
 
+#[cfg(feature = "redis")]
+impl ApiError {
+    /// The answer to a refused claimed submission (`RedisMirror::submit`, feature `redis`),
+    /// without the job (see [`Console::claim_refused`](super::Console::claim_refused) for the
+    /// `409` with it):
+    ///
+    /// | [`ClaimError`](crate::ClaimError) | status |
+    /// |---|---|
+    /// | `Held` | `409 Conflict`, naming the replica that holds the id |
+    /// | `Unavailable` | `503` with `Retry-After: 1`: Redis cannot be reached, nothing runs |
+    /// | `NotKnownYet` | `503` with `Retry-After` its `retry_after`, rounded up to whole seconds |
+    /// | `Refused` | `503` with `Retry-After: 1`: this replica's run begins again |
+    /// | `Submit` | as [`from_submit`](ApiError::from_submit) |
+    /// | `NotStarted` | `500`: the application did not start its mirror |
+    ///
+    /// The message echoes at most [`MAX_ID_BYTES`] of the id.
+    ///
+    /// ```
+    /// use axum::http::StatusCode;
+    /// use background_worker::console::ApiError;
+    /// use background_worker::ClaimError;
+    ///
+    /// let error = ApiError::from_claim(&ClaimError::Unavailable { id: "user-sync-42".into(), reason: "timed out".into() });
+    /// assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE);
+    /// ```
+    #[must_use]
+    pub fn from_claim(error: &crate::ClaimError) -> Self {
+        use crate::ClaimError;
+        match error {
+            ClaimError::Held { id, replica, .. } => Self::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "job {} is already pending or running on replica {}",
+                    Echo(id),
+                    Echo(replica)
+                ),
+            ),
+            ClaimError::Unavailable { id, .. } => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "job {} was not submitted: redis is unavailable, retry later",
+                    Echo(id)
+                ),
+            )
+            .retry_after(RETRY_AFTER_SECS),
+            ClaimError::NotKnownYet { id, retry_after, .. } => {
+                let seconds = u64::try_from(retry_after.as_millis().div_ceil(1000)).unwrap_or(u64::MAX);
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "job {} was not submitted: redis began serving its current data less than a lease ago, retry later",
+                        Echo(id)
+                    ),
+                )
+                .retry_after(seconds.max(1))
+            }
+            ClaimError::Refused { id, .. } => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "job {} was not submitted: this replica is rejoining the cluster, retry later",
+                    Echo(id)
+                ),
+            )
+            .retry_after(RETRY_AFTER_SECS),
+            ClaimError::Submit(refused) => Self::from_submit(refused),
+            ClaimError::NotStarted => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the redis mirror is not started",
+            ),
+        }
+    }
+}
+
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.status, self.message)
@@ -159,7 +259,11 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() && self.status != StatusCode::SERVICE_UNAVAILABLE {
             tracing::error!(status = %self.status, error = %self.message, "request failed");
         }
-        let mut response = (self.status, Json(serde_json::json!({ "error": self.message }))).into_response();
+        let mut body = serde_json::json!({ "error": self.message });
+        if let Some(job) = self.job {
+            body["job"] = job;
+        }
+        let mut response = (self.status, Json(body)).into_response();
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()

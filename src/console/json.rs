@@ -18,6 +18,11 @@ use crate::status::TaskStatus;
 ///  "finished_at_ms": 1700000000002, "queued_ms": 1, "run_time_ms": 1}
 /// ```
 ///
+/// `fencing_token` is there only for a claimed submission (with a Redis mirror, see
+/// [`Console::claim_refused`](super::Console::claim_refused) and `RedisMirror::submit`): an
+/// integer, strictly greater than every earlier token of the same id. An unclaimed job has no
+/// `fencing_token` field at all (never `null`).
+///
 /// `status` is one of `pending`, `running`, `completed`, `failed`, `cancelled` and, with a
 /// Redis mirror, `lost`; `message` is there only for `failed`. `replica` is the replica that owns
 /// the job with a mirror, `null` without. Times are milliseconds (since the Unix epoch for the
@@ -53,6 +58,9 @@ pub struct JobView {
     pub replica: Option<String>,
     /// The latest progress it reported.
     pub progress: Option<Progress>,
+    /// The fencing token of a claimed submission (left out for an unclaimed one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fencing_token: Option<u64>,
     /// When it was submitted, in ms since the Unix epoch.
     pub submitted_at_ms: Option<u64>,
     /// When its body started.
@@ -86,6 +94,7 @@ impl JobView {
             message,
             replica: None,
             progress: None,
+            fencing_token: None,
             submitted_at_ms: None,
             started_at_ms: None,
             finished_at_ms: None,
@@ -124,6 +133,7 @@ impl From<TaskInfo> for JobView {
             message,
             replica: None,
             progress: info.progress,
+            fencing_token: None,
             submitted_at_ms: unix_ms(info.submitted_at),
             started_at_ms: info.started_at.and_then(unix_ms),
             finished_at_ms: info.finished_at.and_then(unix_ms),
@@ -157,6 +167,7 @@ impl From<crate::redis::ClusterJob> for JobView {
             job_id: job.id,
             replica: Some(job.replica),
             progress: job.progress,
+            fencing_token: job.fencing_token,
         }
     }
 }

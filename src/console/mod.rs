@@ -10,7 +10,8 @@
 //!   [`Observer`](crate::Observer)), so a page costs the same at 1 000 or 100 000 jobs.
 //! - [`ApiError`], [`check_id`], [`JobView`] and [`JobPage`]: the error answers (`409`, `429`
 //!   and `503` with `Retry-After`), the id rules and the JSON shapes, for the application's own
-//!   handlers.
+//!   handlers; [`Console::submit_refused`] and, with a mirror, [`Console::claim_refused`] for
+//!   the `409` that carries the job holding the id.
 //! - [`serve`] and [`Serving`]: a server loop with the settings a public listener needs
 //!   (header-read and idle timeouts, a request timeout, a body limit checked from
 //!   `Content-Length`, a cap on open connections), on hyper's and tower-http's settings.
@@ -48,12 +49,14 @@
 //! ```
 
 mod assets;
+mod claim;
 #[cfg(feature = "redis")]
 mod cluster;
 mod error;
 mod events;
 mod index;
 mod json;
+mod lookup;
 mod paging;
 mod router;
 mod serve;

@@ -76,7 +76,7 @@ pub const DEFAULT_CANCEL_WAIT: Duration = Duration::from_secs(6);
 /// ```
 #[derive(Clone)]
 pub struct Console {
-    shared: Shared,
+    pub(super) shared: Shared,
     cancel_wait: Duration,
     read_only: bool,
     #[cfg(feature = "metrics")]
@@ -276,18 +276,10 @@ async fn show_job(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<JobView>, ApiError> {
     let id = job_id(id)?;
-    if let Some(info) = console.shared.worker.task_info(&id) {
-        return Ok(Json(console.shared.view(info)));
+    match console.lookup(&id).await? {
+        Some(view) => Ok(Json(view)),
+        None => Err(ApiError::not_found(&id)),
     }
-    #[cfg(feature = "redis")]
-    if let Some(mirror) = &console.shared.mirror {
-        return match mirror.job(&id).await {
-            Ok(Some(job)) => Ok(Json(JobView::from(job))),
-            Ok(None) => Err(ApiError::not_found(&id)),
-            Err(cause) => Err(unavailable(&cause)),
-        };
-    }
-    Err(ApiError::not_found(&id))
 }
 
 async fn cancel_job(
@@ -296,7 +288,7 @@ async fn cancel_job(
 ) -> Result<Json<JobView>, ApiError> {
     let id = job_id(id)?;
     let worker = &console.shared.worker;
-    if worker.has_task(&id) {
+    if console.cancels_locally(&id) {
         // The worker's own cancel is bounded by its cancel timeout (then it aborts); the wait
         // bounds it again in case the timeout is set longer than this console waits.
         match tokio::time::timeout(console.cancel_wait, worker.cancel(&id)).await {
@@ -322,8 +314,14 @@ async fn cancel_job(
                 tracing::info!(job_id = %id, replica = %job.replica, status = %job.status, "cluster cancel requested");
                 Ok(Json(JobView::from(job)))
             }
-            Ok(None) => Err(ApiError::not_found(&id)),
-            Err(cause) => Err(unavailable(&cause)),
+            // Redis does not know it, or does not answer: this worker's finished job, if any.
+            result => match worker.task_info(&id) {
+                Some(info) => Ok(Json(console.shared.view(info))),
+                None => match result {
+                    Err(cause) => Err(unavailable(&cause)),
+                    Ok(_) => Err(ApiError::not_found(&id)),
+                },
+            },
         };
     }
     Err(ApiError::not_found(&id))
@@ -363,7 +361,7 @@ async fn metrics(State(console): State<Console>) -> Response {
 }
 
 #[cfg(feature = "redis")]
-fn unavailable(cause: &crate::redis::ClusterError) -> ApiError {
+pub(super) fn unavailable(cause: &crate::redis::ClusterError) -> ApiError {
     if let crate::redis::ClusterError::NotKnownYet { retry_after, .. } = cause {
         // Redis began serving its current data less than a lease ago: the job may exist, so
         // this is not a 404 (see the crate docs, *Redis mirror*).
