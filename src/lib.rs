@@ -102,6 +102,7 @@
 //! | `{ns}:lease:<sha1(replica)>` | string, TTL | the replica run's incarnation, while its lease holds |
 //! | `{ns}:dead:<sha1(replica)>:<incarnation>` | string, TTL 1 day | present once that run was found dead (final) |
 //! | `{ns}:epoch` | hash | `rid` (Redis `run_id`), `since` (ms, Redis clock), `grace` (the longest lease seen, ms) |
+//! | `{ns}:seen:<sha1(replica)>` | string, TTL | the epoch's `since` the replica's lease was last renewed under |
 //! | `{ns}:replicas` | hash | `<sha1(replica)>:<incarnation>` → name, for every run that may own unfinished jobs |
 //! | `{ns}:owned:<sha1(replica)>:<incarnation>` | set | that run's unfinished jobs |
 //! | `{ns}:cancel:<sha1(replica)>:<incarnation>` | hash, and a pub/sub channel | cancel requests for that run: id hash → `<generation>:<id>` |
@@ -178,7 +179,8 @@
 //! forgetting visible as "not known yet" for one lease and the replicas re-sync, but a record
 //! that was terminal there may come back from the new master as it was before (a dead run's
 //! decision may be forgotten too; the run then finds its lease missing under a young epoch and
-//! goes on as alive).
+//! goes on as alive). Every lease renewal checks the epoch, so a run re-syncs at its first
+//! renewal on the new master whether its lease was among the lost writes or not.
 //!
 //! **Nothing lost.** Transitions wait in a bounded queue while Redis is slow or down, and are
 //! written in order when it answers. Past the bound, the mirror re-syncs from a snapshot of the

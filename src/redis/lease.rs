@@ -26,6 +26,7 @@ pub(crate) async fn renew(shared: &Shared, worker: &Worker, conn: &Conn) -> bool
         let dead_key = keys.dead(&shared.replica_hash, &run.incarnation);
         let replicas = keys.replicas();
         let epoch = keys.epoch();
+        let seen = keys.seen(&shared.replica_hash);
         let field = shared.replicas_field(&run);
         let fresh = if run.ever_held.load(Ordering::Acquire) {
             "0"
@@ -40,6 +41,7 @@ pub(crate) async fn renew(shared: &Shared, worker: &Worker, conn: &Conn) -> bool
                 .key(&replicas)
                 .key(&dead_key)
                 .key(&epoch)
+                .key(&seen)
                 .arg(&run.incarnation)
                 .arg(shared.settings.lease_ms())
                 .arg(&field)
