@@ -216,12 +216,17 @@
 //! the record's, and a plain write over a live claim.
 //!
 //! **Topologies.** Supported and tested: one Redis server (`redis://`, `rediss://`), and a
-//! Redis Cluster (`redis+cluster://` or `rediss+cluster://` naming any one node; through
-//! redis-rs's cluster support: every call goes to the master of the namespace's one slot,
-//! `MOVED` and `ASK` are followed, and the slot map is refreshed after a failover). On a
-//! Cluster, cancel messages use classic pub/sub (Redis Cluster forwards it to every node) on
-//! the node of the URL, and the stored cancel flag works without it. A failover (a replica
-//! promoted by `CLUSTER FAILOVER`, or after its master was killed) changes the serving
+//! Redis Cluster (`redis+cluster://` or `rediss+cluster://` naming any one node, which need not
+//! own the namespace's slot; through redis-rs's cluster support: every call goes to the master
+//! of the namespace's one slot, keyless ones (`TIME`, `PING`, `INFO`) included, `MOVED` and
+//! `ASK` are followed, and the slot map is refreshed after a failover). A cluster that is
+//! moving or down (`MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`, `READONLY`,
+//! `LOADING`, no node for the slot) counts as Redis not answering: calls are retried, and
+//! `MirrorHealth::connected` is `false` while the slot is down. On a Cluster, cancel messages
+//! use classic pub/sub (Redis Cluster forwards it to every node) through a RESP3 cluster
+//! connection that confirms its subscription every heartbeat (so it subscribes again on
+//! another node after a failover), and the stored cancel flag works without it. A failover (a
+//! replica promoted by `CLUSTER FAILOVER`, or after its master was killed) changes the serving
 //! process's `run_id`, so it starts a new epoch: it is survived with the guarantees above for
 //! a Redis that forgot, provided the replicas reach the new master within one lease (give the
 //! lease more than the cluster's failover time: node timeout plus election). Sentinel is not
