@@ -61,8 +61,7 @@ pub struct MirrorHealth {
     /// registry, which covers them).
     pub overflows: u64,
     /// Re-syncs done (after an overflow, after a new run began, or after Redis forgot the lease
-    /// or began a new epoch:
-    /// a restart, a flush, a failover).
+    /// or began a new epoch: a restart, a flush, a failover).
     pub resyncs: u64,
     /// A re-sync is scheduled.
     pub needs_resync: bool,
