@@ -102,6 +102,7 @@
 //! | `{ns}:lease:<sha1(replica)>` | string, TTL | the replica run's incarnation, while its lease holds |
 //! | `{ns}:dead:<sha1(replica)>:<incarnation>` | string, TTL 1 day | present once that run was found dead (final) |
 //! | `{ns}:epoch` | hash | `rid` (Redis `run_id`), `since` (ms, Redis clock), `grace` (the longest lease seen, ms) |
+//! | `{ns}:seen:<sha1(replica)>` | string, TTL | the epoch's `since` the replica's lease was last renewed under |
 //! | `{ns}:replicas` | hash | `<sha1(replica)>:<incarnation>` → name, for every run that may own unfinished jobs |
 //! | `{ns}:owned:<sha1(replica)>:<incarnation>` | set | that run's unfinished jobs |
 //! | `{ns}:cancel:<sha1(replica)>:<incarnation>` | hash, and a pub/sub channel | cancel requests for that run: id hash → `<generation>:<id>` |
@@ -178,7 +179,8 @@
 //! forgetting visible as "not known yet" for one lease and the replicas re-sync, but a record
 //! that was terminal there may come back from the new master as it was before (a dead run's
 //! decision may be forgotten too; the run then finds its lease missing under a young epoch and
-//! goes on as alive).
+//! goes on as alive). Every lease renewal checks the epoch, so a run re-syncs at its first
+//! renewal on the new master whether its lease was among the lost writes or not.
 //!
 //! **Nothing lost.** Transitions wait in a bounded queue while Redis is slow or down, and are
 //! written in order when it answers. Past the bound, the mirror re-syncs from a snapshot of the
@@ -214,12 +216,17 @@
 //! the record's, and a plain write over a live claim.
 //!
 //! **Topologies.** Supported and tested: one Redis server (`redis://`, `rediss://`), and a
-//! Redis Cluster (`redis+cluster://` or `rediss+cluster://` naming any one node; through
-//! redis-rs's cluster support: every call goes to the master of the namespace's one slot,
-//! `MOVED` and `ASK` are followed, and the slot map is refreshed after a failover). On a
-//! Cluster, cancel messages use classic pub/sub (Redis Cluster forwards it to every node) on
-//! the node of the URL, and the stored cancel flag works without it. A failover (a replica
-//! promoted by `CLUSTER FAILOVER`, or after its master was killed) changes the serving
+//! Redis Cluster (`redis+cluster://` or `rediss+cluster://` naming any one node, which need not
+//! own the namespace's slot; through redis-rs's cluster support: every call goes to the master
+//! of the namespace's one slot, keyless ones (`TIME`, `PING`, `INFO`) included, `MOVED` and
+//! `ASK` are followed, and the slot map is refreshed after a failover). A cluster that is
+//! moving or down (`MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`, `READONLY`,
+//! `LOADING`, no node for the slot) counts as Redis not answering: calls are retried, and
+//! `MirrorHealth::connected` is `false` while the slot is down. On a Cluster, cancel messages
+//! use classic pub/sub (Redis Cluster forwards it to every node) through a RESP3 cluster
+//! connection that confirms its subscription every heartbeat (so it subscribes again on
+//! another node after a failover), and the stored cancel flag works without it. A failover (a
+//! replica promoted by `CLUSTER FAILOVER`, or after its master was killed) changes the serving
 //! process's `run_id`, so it starts a new epoch: it is survived with the guarantees above for
 //! a Redis that forgot, provided the replicas reach the new master within one lease (give the
 //! lease more than the cluster's failover time: node timeout plus election). Sentinel is not

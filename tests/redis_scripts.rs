@@ -60,6 +60,7 @@ async fn lease(conn: &mut MultiplexedConnection, ns: &Ns, run: &str, fresh: bool
         .key(ns.k("replicas"))
         .key(ns.dead(run))
         .key(ns.k("epoch"))
+        .key(ns.k("seen:86f7e437faa5a7fce15d1ddcb9eaeaea377667b8"))
         .arg(run)
         .arg(LEASE_MS)
         .arg(format!("a:{run}"))
@@ -352,4 +353,37 @@ async fn redis_forgetting_is_not_a_death() {
     lapse().await;
     assert_eq!(read(&mut conn, &ns, "j").await, (2, Some("running".into())));
     assert_eq!(write(&mut conn, &ns, "r2", 3, "completed").await, -3);
+}
+
+/// A failover whose promoted replica kept the lease but lost writes acknowledged just before:
+/// the kept lease's renewal still reports the new epoch (2: re-sync), even when another
+/// replica's script noticed the new `run_id` first; the renewal after that is a plain one.
+#[tokio::test]
+async fn a_lease_kept_across_a_new_epoch_re_syncs() {
+    let Some((_redis, mut conn)) = server("a_lease_kept_across_a_new_epoch_re_syncs").await else {
+        return;
+    };
+    let ns = Ns::new(&format!("scripts-kept-{}", std::process::id()));
+    assert_eq!(lease(&mut conn, &ns, "r1", true).await, 0);
+    assert_eq!(lease(&mut conn, &ns, "r1", false).await, 1, "kept");
+    // Another server process now serves the data (as after a failover): its run_id differs.
+    let _: () = redis::cmd("HSET")
+        .arg(ns.k("epoch"))
+        .arg("rid")
+        .arg("a-previous-redis-process")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    // Another replica's read of a missing id notices it first and begins the epoch.
+    assert_eq!(read(&mut conn, &ns, "missing").await.0, -1, "not known yet");
+    assert_eq!(
+        lease(&mut conn, &ns, "r1", false).await,
+        2,
+        "the kept lease is told about the new epoch"
+    );
+    assert_eq!(
+        lease(&mut conn, &ns, "r1", false).await,
+        1,
+        "then renewed as usual"
+    );
 }

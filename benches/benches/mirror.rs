@@ -4,6 +4,9 @@
 //! them all), a remote status lookup's latency (median, p99), and a flood of 10^5 jobs with a
 //! short retention: the namespace's size in Redis while and after it.
 //!
+//! With `-- --cluster`, only the mirror's end-to-end throughput on that single node vs on a
+//! Redis Cluster of three masters and three replicas it starts (alternating rounds, medians).
+//!
 //! `cargo bench -p background-worker-benches --bench mirror --features redis`. It starts its own `redis-server` on a free
 //! loopback port (or uses `BACKGROUND_WORKER_REDIS_PORT`), and says so and exits if there is
 //! none. Only std, tokio and background-worker: `redis-cli` (from the same package as the
@@ -114,7 +117,16 @@ fn median(samples: &mut [Duration]) -> Duration {
 }
 
 fn mirror(port: u16, namespace: &str, replica: &str, retention: Duration) -> RedisMirror {
-    RedisMirror::builder(format!("redis://127.0.0.1:{port}"))
+    mirror_at(
+        &format!("redis://127.0.0.1:{port}"),
+        namespace,
+        replica,
+        retention,
+    )
+}
+
+fn mirror_at(url: &str, namespace: &str, replica: &str, retention: Duration) -> RedisMirror {
+    RedisMirror::builder(url)
         .namespace(namespace)
         .replica(replica)
         .retain_finished_for(retention)
@@ -126,8 +138,12 @@ fn mirror(port: u16, namespace: &str, replica: &str, retention: Duration) -> Red
 /// Submits `TASKS` trivial tasks and waits for each. Returns the local time, and with a mirror,
 /// the time until Redis has every final status.
 async fn round(port: u16, with_mirror: Option<&str>) -> (Duration, Option<Duration>, u64) {
+    round_at(&format!("redis://127.0.0.1:{port}"), with_mirror).await
+}
+
+async fn round_at(url: &str, with_mirror: Option<&str>) -> (Duration, Option<Duration>, u64) {
     let ids: Vec<String> = (0..TASKS).map(|n| format!("job-{n:07}")).collect();
-    let mirror = with_mirror.map(|ns| mirror(port, ns, "bench", Duration::from_secs(5)));
+    let mirror = with_mirror.map(|ns| mirror_at(url, ns, "bench", Duration::from_secs(5)));
     let mut builder = Worker::builder();
     if let Some(mirror) = &mirror {
         builder = builder.observer(mirror.observer());
@@ -261,11 +277,121 @@ async fn flood(port: u16) {
     mirror.close(Duration::from_secs(10)).await.expect("close");
 }
 
+/// A Redis Cluster of three masters with a replica each (six `redis-server`s in a temporary
+/// directory, joined by `redis-cli --cluster create`), killed on drop. Returns the servers and
+/// the port of one master.
+fn cluster() -> Option<(Vec<Server>, u16, std::path::PathBuf)> {
+    let dir = std::env::temp_dir().join(format!("bw-bench-cluster-{}", std::process::id()));
+    let mut servers = Vec::new();
+    let mut ports = Vec::new();
+    for _ in 0..6 {
+        let port = TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+        let node_dir = dir.join(port.to_string());
+        std::fs::create_dir_all(&node_dir).ok()?;
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--repl-diskless-sync-delay",
+                "0",
+            ])
+            .args(["--dir", &node_dir.display().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        servers.push(Server(Some(child)));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        ports.push(port);
+    }
+    let nodes: Vec<String> = ports.iter().map(|port| format!("127.0.0.1:{port}")).collect();
+    let created = Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(&nodes)
+        .args(["--cluster-replicas", "1", "--cluster-yes"])
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    if !created.status.success() {
+        return None;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ports
+        .iter()
+        .all(|port| cli(*port, &["CLUSTER", "INFO"]).contains("cluster_state:ok"))
+    {
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some((servers, ports[0], dir))
+}
+
+/// `--cluster`: the mirror's end-to-end throughput on a single node vs on a Redis Cluster
+/// (every mirror pointed at the cluster through one master's URL, whatever the namespace's
+/// slot), alternating rounds in one run, medians with their spread.
+fn compare_cluster(single: u16) {
+    let Some((_nodes, node, dir)) = cluster() else {
+        println!("cluster comparison skipped: the cluster did not form");
+        return;
+    };
+    let single_url = format!("redis://127.0.0.1:{single}");
+    let cluster_url = format!("redis+cluster://127.0.0.1:{node}");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        tokio::spawn(async move {
+            round_at(&single_url, Some("bench-warm-single")).await;
+            round_at(&cluster_url, Some("bench-warm-cluster")).await;
+            let (mut on_single, mut on_cluster) = (Vec::new(), Vec::new());
+            for n in 0..ROUNDS {
+                let ns = format!("bench-cmp-{n}");
+                on_single.push(round_at(&single_url, Some(&ns)).await.1.expect("mirrored"));
+                on_cluster.push(round_at(&cluster_url, Some(&ns)).await.1.expect("mirrored"));
+            }
+            let rate = |d: Duration| (3 * TASKS) as f64 / d.as_secs_f64();
+            let spread = |samples: &mut Vec<Duration>| {
+                samples.sort();
+                let (lo, mid, hi) = (samples[0], samples[samples.len() / 2], samples[samples.len() - 1]);
+                (rate(mid), rate(hi), rate(lo))
+            };
+            let (single, single_lo, single_hi) = spread(&mut on_single);
+            let (cluster, cluster_lo, cluster_hi) = spread(&mut on_cluster);
+            println!(
+                "mirror end to end, {TASKS} tasks, medians of {ROUNDS} alternating rounds: single node \
+                 {single:.0} transitions/s (range {single_lo:.0}..{single_hi:.0}), Redis Cluster of 3 masters \
+                 + 3 replicas {cluster:.0} transitions/s (range {cluster_lo:.0}..{cluster_hi:.0}): ratio {:.2}x",
+                cluster / single
+            );
+        })
+        .await
+        .expect("bench task");
+    });
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 fn main() {
     let Some((_server, port)) = redis() else {
         println!("mirror bench skipped: no redis-server on the PATH");
         return;
     };
+    if std::env::args().any(|arg| arg == "--cluster") {
+        compare_cluster(port);
+        return;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -60,8 +60,8 @@ pub struct MirrorHealth {
     /// Transitions not queued because the queue was full (each schedules a re-sync from the
     /// registry, which covers them).
     pub overflows: u64,
-    /// Re-syncs done (after an overflow, after a new run began, or after Redis forgot the lease:
-    /// a restart, a flush, a failover).
+    /// Re-syncs done (after an overflow, after a new run began, or after Redis forgot the lease
+    /// or began a new epoch: a restart, a flush, a failover).
     pub resyncs: u64,
     /// A re-sync is scheduled.
     pub needs_resync: bool,

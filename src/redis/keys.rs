@@ -97,6 +97,12 @@ impl Keys {
         format!("{}lease:{replica_hash}", self.prefix)
     }
 
+    /// `{ns}:seen:<sha1(name)>`: the epoch (its `since`) the replica's lease was last renewed
+    /// under, with the lease's TTL.
+    pub(crate) fn seen(&self, replica_hash: &str) -> String {
+        format!("{}seen:{replica_hash}", self.prefix)
+    }
+
     /// `{ns}:owned:<sha1(name)>:<incarnation>`: the id hashes of that run's unfinished jobs.
     pub(crate) fn owned(&self, replica_hash: &str, incarnation: &str) -> String {
         format!("{}owned:{replica_hash}:{incarnation}", self.prefix)

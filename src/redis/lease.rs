@@ -1,7 +1,9 @@
 //! The lease of this replica's current run: taken and renewed (by the heartbeat, and by the
 //! writer before it writes while the lease is not confirmed), and released on `close`. A
 //! renewal tells a kept lease from one that lapsed (`scripts/lease.lua`), so a healed partition
-//! or a thawed pause is noticed at the first renewal that reaches Redis.
+//! or a thawed pause is noticed at the first renewal that reaches Redis; and it checks the epoch,
+//! so a lease kept across a failover (or a restart) still re-syncs the writes Redis may have
+//! lost.
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -16,7 +18,8 @@ use crate::worker::Worker;
 
 /// Renews or takes the current run's lease; returns whether it is held now. A run found dead
 /// is handled (`runs::died`) and the new run takes its lease at once. A lease that Redis forgot
-/// (a restart, a flush, a failover: a young epoch) is taken again and schedules a re-sync.
+/// (a restart, a flush, a failover: a young epoch) is taken again and schedules a re-sync; so
+/// does a lease kept across a new epoch.
 pub(crate) async fn renew(shared: &Shared, worker: &Worker, conn: &Conn) -> bool {
     for _ in 0..2 {
         let run = shared.current_run();
@@ -26,6 +29,7 @@ pub(crate) async fn renew(shared: &Shared, worker: &Worker, conn: &Conn) -> bool
         let dead_key = keys.dead(&shared.replica_hash, &run.incarnation);
         let replicas = keys.replicas();
         let epoch = keys.epoch();
+        let seen = keys.seen(&shared.replica_hash);
         let field = shared.replicas_field(&run);
         let fresh = if run.ever_held.load(Ordering::Acquire) {
             "0"
@@ -40,6 +44,7 @@ pub(crate) async fn renew(shared: &Shared, worker: &Worker, conn: &Conn) -> bool
                 .key(&replicas)
                 .key(&dead_key)
                 .key(&epoch)
+                .key(&seen)
                 .arg(&run.incarnation)
                 .arg(shared.settings.lease_ms())
                 .arg(&field)
@@ -60,7 +65,7 @@ pub(crate) async fn renew(shared: &Shared, worker: &Worker, conn: &Conn) -> bool
             Ok(0 | 2) => {
                 tracing::warn!(
                     replica = %shared.settings.replica,
-                    "redis mirror: redis forgot the lease (a restart, a flush or a failover); the run goes on, re-syncing"
+                    "redis mirror: redis forgot the lease or began a new epoch (a restart, a flush or a failover); the run goes on, re-syncing"
                 );
                 health.confirmed(sent);
                 shared.link.request_resync();

@@ -1,39 +1,53 @@
-//! The cancel listener: a RESP3 connection subscribed to the current run's cancel channel (a
-//! new run's, once one begins).
-//! The connection manager gets a push sender and automatic resubscription, so a reconnect
-//! resubscribes by itself; a message lost meanwhile is still read from the stored request at
-//! the next heartbeat.
+//! The cancel listener: a RESP3 connection (to the single node, or to the cluster: see
+//! `conn.rs`) subscribed to the current run's cancel channel (a new run's, once one begins).
+//! The connection re-subscribes by itself after a reconnect, and the subscription is affirmed
+//! every heartbeat (on a cluster, that is what finds a failed-over node); a message lost
+//! meanwhile is still read from the stored request at the next heartbeat.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
-use redis::{ProtocolVersion, PushKind, Value};
+use redis::{PushKind, Value};
 use tokio::sync::mpsc;
 
 use crate::redis::call::bounded;
 use crate::redis::cancels::apply_cancel;
+use crate::redis::conn::Subscriber;
 use crate::redis::shared::Shared;
 use crate::worker::Worker;
 
+/// How long to wait before trying again to open the connection or to subscribe.
+const RETRY_AFTER: Duration = Duration::from_millis(500);
+
 pub(crate) async fn run(inner: Arc<Shared>, worker: Worker) {
     let (pushes, mut received) = mpsc::unbounded_channel();
-    let info = inner.client.get_connection_info().clone();
-    let settings = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
-    let client = match redis::Client::open(info.set_redis_settings(settings)) {
-        Ok(client) => client,
-        Err(error) => return inner.link.health.error("open the cancel listener", &error),
+    // A cluster connection is made here, which needs the cluster: until then, try again.
+    let mut conn = loop {
+        let opened = Subscriber::open(
+            &inner.client,
+            inner.settings.cluster,
+            inner.manager_config(),
+            inner.link.health.call_timeout,
+            pushes.clone(),
+        );
+        match bounded(inner.link.health.call_timeout, opened).await {
+            Ok(conn) => break conn,
+            Err(error) => inner.link.health.error("open the cancel listener", &error),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(RETRY_AFTER) => {}
+            () = inner.stop.cancelled() => return,
+        }
     };
-    let config = inner
-        .manager_config()
-        .set_push_sender(pushes)
-        .set_automatic_resubscription();
-    let mut conn = match ConnectionManager::new_lazy_with_config(client, config) {
-        Ok(conn) => conn,
-        Err(error) => return inner.link.health.error("open the cancel listener", &error),
-    };
+    drop(pushes);
     let mut runs = inner.run.subscribe();
     let mut subscribed: Option<String> = None;
+    // The subscription is affirmed again every heartbeat: on a cluster this is what makes the
+    // client notice a failover of the node it subscribed on (an idle connection sends nothing,
+    // so its slot map would never be refreshed and nothing re-subscribed).
+    let mut affirm = tokio::time::interval(inner.settings.heartbeat_every());
+    affirm.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    affirm.reset();
     loop {
         // The current run's channel (again after a new run began); until the subscription
         // succeeds. After that the manager resubscribes on reconnect.
@@ -45,11 +59,11 @@ pub(crate) async fn run(inner: Arc<Shared>, worker: Worker) {
                 let _ = bounded(inner.link.health.call_timeout, conn.unsubscribe(&old)).await;
             }
             match bounded(inner.link.health.call_timeout, conn.subscribe(&channel)).await {
-                Ok(()) => subscribed = Some(channel),
+                Ok(()) => subscribed = Some(channel.clone()),
                 Err(error) => {
                     inner.link.health.error("subscribe to cancels", &error);
                     tokio::select! {
-                        () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        () = tokio::time::sleep(RETRY_AFTER) => {}
                         () = inner.stop.cancelled() => return,
                     }
                     continue;
@@ -59,6 +73,12 @@ pub(crate) async fn run(inner: Arc<Shared>, worker: Worker) {
         let push = tokio::select! {
             push = received.recv() => push,
             _ = runs.changed() => continue,
+            _ = affirm.tick() => {
+                if let Err(error) = bounded(inner.link.health.call_timeout, conn.subscribe(&channel)).await {
+                    inner.link.health.error("subscribe to cancels", &error);
+                }
+                continue;
+            }
             () = inner.stop.cancelled() => return,
         };
         let Some(push) = push else { return };

@@ -199,10 +199,14 @@ impl RedisMirror {
             .take()
             .ok_or_else(already)?;
         let conn = if inner.shared.settings.cluster {
-            Conn::cluster(cluster_client(
-                inner.shared.client.get_connection_info().clone(),
-                inner.shared.settings.call_timeout(),
-            )?)
+            Conn::cluster(
+                cluster_client(
+                    inner.shared.client.get_connection_info().clone(),
+                    inner.shared.settings.call_timeout(),
+                )
+                .build()?,
+                &inner.shared.settings.namespace,
+            )
         } else {
             Conn::Single(redis::aio::ConnectionManager::new_lazy_with_config(
                 inner.shared.client.clone(),

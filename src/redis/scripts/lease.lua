@@ -4,6 +4,8 @@
 -- KEYS[2] replicas  {ns}:replicas, run field -> replica name
 -- KEYS[3] dead      {ns}:dead:<sha1(replica)>:<run>
 -- KEYS[4] epoch     {ns}:epoch
+-- KEYS[5] seen      {ns}:seen:<sha1(replica)>, the epoch's `since` at the last renewal, with
+--                   the lease's TTL
 -- ARGV[1] run (incarnation)   ARGV[2] lease ms   ARGV[3] the run's replicas field
 -- ARGV[4] replica name        ARGV[5] '1': the caller never saw this run hold its lease
 --
@@ -12,11 +14,11 @@
 -- pause or a partition) cannot quietly re-create a lapsed lease; only a Redis that forgot (a
 -- young epoch) gives a run its lease back.
 --
--- Returns 1 (renewed: held without a gap), 0 (taken for the first time, as far as Redis
--- knows: after a flush, a caller that saw it held re-syncs), 2 (taken again: Redis forgot it,
--- the run lives on; re-sync), -1 (held by another run: two processes use the
--- same replica name) or -2 (the run is dead: start a new one).
-local lease, replicas, dead, epoch = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+-- Returns 1 (renewed: held without a gap, under the same epoch), 0 (taken for the first time,
+-- as far as Redis knows: after a flush, a caller that saw it held re-syncs), 2 (taken again, or
+-- kept across a new epoch: Redis forgot it or may have lost writes, the run lives on; re-sync),
+-- -1 (held by another run: two processes use the same replica name) or -2 (the run is dead: start a new one).
+local lease, replicas, dead, epoch, seen = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local run, lease_ms = ARGV[1], tonumber(ARGV[2])
 local now = now_ms()
 if redis.call('EXISTS', dead) == 1 then return -2 end
@@ -24,8 +26,15 @@ local held = redis.call('GET', lease)
 if held == run then
   redis.call('PEXPIRE', lease, lease_ms)
   redis.call('HSET', replicas, ARGV[3], ARGV[4])
-  local grace = tonumber(redis.call('HGET', epoch, 'grace'))
-  if not grace or grace < lease_ms then epoch_young(epoch, lease_ms, now) end
+  -- The epoch is checked on every renewal (one INFO server): a lease kept across a new epoch
+  -- (a failover whose promoted replica had the lease but not the writes acknowledged just
+  -- before it) is a Redis that forgot. Compared with the epoch this lease last saw, not with
+  -- whether this call began it: another replica's script may have begun it first.
+  epoch_young(epoch, lease_ms, now)
+  local since = redis.call('HGET', epoch, 'since')
+  local last = redis.call('GET', seen)
+  redis.call('SET', seen, since, 'PX', lease_ms)
+  if last ~= since then return 2 end
   return 1
 end
 if ARGV[5] == '1' and redis.call('HEXISTS', replicas, ARGV[3]) == 0 then
@@ -33,9 +42,12 @@ if ARGV[5] == '1' and redis.call('HEXISTS', replicas, ARGV[3]) == 0 then
   redis.call('SET', lease, run, 'PX', lease_ms)
   redis.call('HSET', replicas, ARGV[3], ARGV[4])
   epoch_young(epoch, lease_ms, now)
+  redis.call('SET', seen, redis.call('HGET', epoch, 'since'), 'PX', lease_ms)
   return 0
 end
 if run_dead(lease, dead, epoch, run, lease_ms, now) then return -2 end
 redis.call('SET', lease, run, 'PX', lease_ms)
 redis.call('HSET', replicas, ARGV[3], ARGV[4])
+epoch_young(epoch, lease_ms, now)
+redis.call('SET', seen, redis.call('HGET', epoch, 'since'), 'PX', lease_ms)
 return 2
