@@ -96,6 +96,14 @@ fn cluster() -> Option<ClusterNodes> {
                 "127.0.0.1",
                 "--cluster-enabled",
                 "yes",
+                // The bus port explicitly: port + 10 000 is out of range above 55 535.
+                "--cluster-port",
+                &TcpListener::bind("127.0.0.1:0")
+                    .ok()?
+                    .local_addr()
+                    .ok()?
+                    .port()
+                    .to_string(),
             ])
             .args([
                 "--save",

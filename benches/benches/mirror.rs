@@ -291,6 +291,16 @@ fn cluster() -> Option<(Vec<Server>, u16, std::path::PathBuf)> {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"])
+            // The bus port explicitly: port + 10 000 is out of range above 55 535.
+            .args([
+                "--cluster-port",
+                &TcpListener::bind("127.0.0.1:0")
+                    .ok()?
+                    .local_addr()
+                    .ok()?
+                    .port()
+                    .to_string(),
+            ])
             .args([
                 "--save",
                 "",

@@ -108,7 +108,9 @@ impl RedisCluster {
         };
         for _ in 0..6 {
             let port = free_port();
-            let child = cluster.spawn(port);
+            // The bus port explicitly: the default (port + 10 000) is out of range for a port
+            // above 55 535, which a free ephemeral port often is, and may be taken.
+            let child = cluster.spawn(port, free_port());
             cluster.nodes.push(Node {
                 port,
                 child: Some(child),
@@ -139,12 +141,13 @@ impl RedisCluster {
         Some(cluster)
     }
 
-    fn spawn(&self, port: u16) -> Child {
+    fn spawn(&self, port: u16, bus_port: u16) -> Child {
         let dir = self.dir.join(port.to_string());
         std::fs::create_dir_all(&dir).expect("create a node's directory");
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--cluster-enabled", "yes"])
+            .args(["--cluster-port", &bus_port.to_string()])
             .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
             .args(["--cluster-node-timeout", &NODE_TIMEOUT_MS.to_string()])
             .args(["--appendonly", "no", "--save", ""])
