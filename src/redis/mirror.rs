@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use crate::redis::conn::{cluster_client, Conn};
+use crate::redis::conn::Conn;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -198,21 +198,7 @@ impl RedisMirror {
             .unwrap_or_else(PoisonError::into_inner)
             .take()
             .ok_or_else(already)?;
-        let conn = if inner.shared.settings.cluster {
-            Conn::cluster(
-                cluster_client(
-                    inner.shared.client.get_connection_info().clone(),
-                    inner.shared.settings.call_timeout(),
-                )
-                .build()?,
-                &inner.shared.settings.namespace,
-            )
-        } else {
-            Conn::Single(redis::aio::ConnectionManager::new_lazy_with_config(
-                inner.shared.client.clone(),
-                inner.shared.manager_config(),
-            )?)
-        };
+        let conn = inner.shared.connect()?;
         let (flushed_tx, flushed) = watch::channel(false);
         let running = Running {
             worker: worker.clone(),

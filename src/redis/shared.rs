@@ -13,6 +13,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio_util::sync::CancellationToken;
 
+use crate::redis::conn::{cluster_client, Conn};
 use crate::redis::health::HealthCell;
 use crate::redis::keys::{digest, incarnation, Keys};
 use crate::redis::scripts::Scripts;
@@ -139,6 +140,26 @@ impl Shared {
 
     /// The connection settings: short timeouts so that no caller waits long on a dead Redis,
     /// reconnection in the background with a backoff capped at one second.
+    /// The mirror's connection: the `{ns}` slot's master on a Redis Cluster
+    /// (`redis+cluster://`), one lazily connected node otherwise.
+    pub(crate) fn connect(&self) -> Result<Conn, redis::RedisError> {
+        Ok(if self.settings.cluster {
+            Conn::cluster(
+                cluster_client(
+                    self.client.get_connection_info().clone(),
+                    self.settings.call_timeout(),
+                )
+                .build()?,
+                &self.settings.namespace,
+            )
+        } else {
+            Conn::Single(redis::aio::ConnectionManager::new_lazy_with_config(
+                self.client.clone(),
+                self.manager_config(),
+            )?)
+        })
+    }
+
     pub(crate) fn manager_config(&self) -> ConnectionManagerConfig {
         ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(1)))
