@@ -13,62 +13,17 @@
 //! and exits if there is none.
 
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use background_worker::{ClaimError, RedisMirror, Worker};
+use background_worker_benches::redis_server::{redis, Server};
 
 const ROUNDS: usize = 7;
 const PER_ROUND: usize = 2_000;
 const SUBMITTERS: usize = 64;
 const PER_SUBMITTER: usize = 500;
-
-/// A `redis-server` this bench started, killed on drop.
-struct Server(Option<Child>);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn redis() -> Option<(Server, u16)> {
-    if let Some(port) = std::env::var("BACKGROUND_WORKER_REDIS_PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-    {
-        return Some((Server(None), port));
-    }
-    let port = TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let server = Server(Some(child));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    Some((server, port))
-}
 
 /// Three `redis-server --cluster-enabled yes` made one cluster (no replicas); killed on drop.
 struct ClusterNodes(Vec<Server>, u16, std::path::PathBuf);

@@ -8,6 +8,7 @@
 //! `tokio::time::Instant::now()` takes the runtime's clock mutex, which a user's build does not.
 
 pub mod drain;
+pub mod redis_server;
 pub mod submit;
 
 use std::future::Future;
