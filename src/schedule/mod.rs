@@ -8,6 +8,7 @@
 
 mod api;
 mod cadence;
+mod claimer;
 mod clock;
 mod config;
 #[cfg(feature = "cron")]
@@ -26,4 +27,5 @@ pub use error::ScheduleError;
 pub use info::{LastRun, ScheduleInfo};
 pub use tick::Tick;
 
+pub(crate) use claimer::{BoxFuture, Claimed, TickBody, TickClaimer};
 pub(crate) use table::Schedules;

@@ -26,6 +26,7 @@ use crate::sync::tokio_util::sync::CancellationToken;
 use crate::sync::Mutex;
 
 use super::cadence::Cadence;
+use super::claimer::ClaimerSlot;
 use super::clock::Clock;
 use super::config::{Missed, Overlap, Schedule};
 use super::info::{LastRun, ScheduleInfo};
@@ -51,6 +52,8 @@ pub(crate) struct Table {
     /// Stops the driver (shutdown, or the last `Worker` handle dropped).
     pub(crate) stop: CancellationToken,
     driver_spawned: AtomicBool,
+    /// Who claims the ticks across a cluster, if anyone (`claimer.rs`).
+    pub(crate) claimer: ClaimerSlot,
 }
 
 impl std::fmt::Debug for Table {
@@ -91,6 +94,8 @@ struct Entry {
     last: Option<(String, u64)>,
     runs: u64,
     skipped: u64,
+    /// Ticks another replica claimed.
+    elsewhere: u64,
 }
 
 impl Entry {
@@ -169,6 +174,7 @@ impl Table {
             last: None,
             runs: 0,
             skipped: 0,
+            elsewhere: 0,
         };
         entry.enqueue(&name, &mut state.queue);
         state.entries.insert(name, entry);
@@ -326,6 +332,11 @@ impl Table {
         self.with_entry(due, |entry| entry.skipped += 1);
     }
 
+    /// Records a tick another replica claimed.
+    pub(crate) fn ran_elsewhere(&self, due: &Due) {
+        self.with_entry(due, |entry| entry.elsewhere += 1);
+    }
+
     fn with_entry(&self, due: &Due, update: impl FnOnce(&mut Entry)) {
         let mut state = self.lock();
         if let Some(entry) = state.entries.get_mut(due.tick.schedule()) {
@@ -359,6 +370,7 @@ impl Table {
                 }),
                 runs: entry.runs,
                 skipped: entry.skipped,
+                run_elsewhere: entry.elsewhere,
             })
             .collect();
         drop(state);
