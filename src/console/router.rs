@@ -38,6 +38,8 @@ pub const DEFAULT_CANCEL_WAIT: Duration = Duration::from_secs(6);
 /// | `GET /jobs?limit=N&cursor=C&status=S&replica=R` | a [`JobPage`], newest first (see below) |
 /// | `GET /jobs/{id}` | the [`JobView`], or `404` |
 /// | `DELETE /jobs/{id}` | cancels the job, waits a bounded time, answers its [`JobView`]; `404` if unknown |
+/// | `GET /jobs?schedule=NAME&limit=N&cursor=C&status=S` | a schedule's runs (its ticks' jobs), newest tick first, across the cluster with a mirror |
+/// | `GET /schedules` | every schedule of the worker: `name`, `cadence`, `next_run` (ms since the epoch), `paused`, `last_run` (a [`JobView`]), `runs`, `skipped`, `run_elsewhere` |
 /// | `GET /health` | the worker's [`Health`](crate::Health) (and the mirror's under `"mirror"`); `503` when it does not accept work |
 /// | `GET /events` | Server-Sent Events: one event per status change, named after the status, the [`JobView`] as `data:`; `lagged` when the client fell behind |
 /// | `GET /dashboard` | the dashboard page, with `/dashboard.js` and `/dashboard.css` |
@@ -236,6 +238,7 @@ impl Console {
             .route("/jobs", get(list_jobs))
             .route("/jobs/{id}", jobs_id)
             .route("/health", get(health))
+            .route("/schedules", get(super::schedules::list))
             .route(
                 "/events",
                 get(|State(console): State<Console>| async move { events::stream(console) }),
@@ -282,6 +285,9 @@ async fn list_jobs(
     RawQuery(query): RawQuery,
 ) -> Result<Json<JobPage>, ApiError> {
     let query = ListQuery::parse(query.as_deref())?;
+    if let Some(name) = &query.schedule {
+        return super::schedules::runs(&console, name, &query).await.map(Json);
+    }
     #[cfg(feature = "redis")]
     if let Some(mirror) = &console.mirror {
         return super::cluster::page(&console, mirror, &query).await.map(Json);

@@ -302,6 +302,13 @@ impl Worker {
         self.schedules_table().len()
     }
 
+    /// Up to `count` tick times (ms since the epoch) of the schedule `name` before `before`
+    /// and not after now, newest first, by its cadence; `None` if there is no such schedule.
+    /// For listing a schedule's runs across a cluster, by their ids.
+    pub(crate) fn schedule_ticks_before(&self, name: &str, before: u64, count: usize) -> Option<Vec<u64>> {
+        self.schedules_table().ticks_before(name, before, count)
+    }
+
     fn schedules_table(&self) -> &super::table::Table {
         &self.schedule_state().table
     }

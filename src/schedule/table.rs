@@ -378,6 +378,26 @@ impl Table {
         infos
     }
 
+    /// Up to `count` ticks of the schedule `name` before `before` (ms since the epoch) and not
+    /// after now, newest first, from its cadence alone (whether or not they ran); `None` if
+    /// there is no such schedule.
+    pub(crate) fn ticks_before(&self, name: &str, before: u64, count: usize) -> Option<Vec<u64>> {
+        let state = self.lock();
+        let entry = state.entries.get(name)?;
+        let now = state.clock.as_ref().map_or(0, Clock::now);
+        let mut ticks = Vec::new();
+        let mut bound = before.saturating_sub(1).min(now);
+        while ticks.len() < count {
+            let Some(tick) = entry.cadence.latest_at_or_before(bound) else {
+                break;
+            };
+            ticks.push(tick);
+            let Some(earlier) = tick.checked_sub(1) else { break };
+            bound = earlier;
+        }
+        Some(ticks)
+    }
+
     /// Whether `name` is a schedule of this table.
     pub(crate) fn contains(&self, name: &str) -> bool {
         self.lock().entries.contains_key(name)
