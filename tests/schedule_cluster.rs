@@ -3,7 +3,8 @@
 //!
 //! What it proves, from the runs each replica logged (`scheduled run started job_id=t@MS`):
 //! - no tick ran twice, on one replica or on two (the claim is once per tick, even for a
-//!   replica that asks after the run ended);
+//!   replica that asks after the run ended: one replica is stopped (SIGSTOP) three times for
+//!   500 ms, and wakes up asking for a tick the others already ran);
 //! - every tick ran, from the first run to the SIGKILL of one replica, and again from one
 //!   period plus the lease after it; no gap between two runs exceeds one period plus the lease;
 //! - the clock: the replicas, started at different moments, name the same ticks (every run id
@@ -30,6 +31,8 @@ const PERIOD_MS: u64 = 200;
 const LEASE_MS: u64 = 1_000;
 /// How long the schedule runs before the kill, and after it.
 const PHASE: Duration = Duration::from_secs(5);
+/// How long a replica is stopped (SIGSTOP) at a time: over two periods, under the lease.
+const STALL: Duration = Duration::from_millis(500);
 /// The bound on any single request.
 const REQUEST_BOUND: Duration = Duration::from_secs(5);
 /// The bound on the first run (the namespace's epoch is young for one lease).
@@ -47,6 +50,15 @@ fn replica(redis: &RedisServer, name: &str) -> Server {
     ])
 }
 
+/// Sends `SIG<name>` to `server` (through `kill`, so the test needs no libc).
+fn signal(server: &Server, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([format!("-{name}"), server.pid().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} failed: {status}");
+}
+
 fn now_ms() -> u64 {
     u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap()
 }
@@ -59,7 +71,11 @@ async fn get(client: &Client, url: String) -> (StatusCode, Value) {
         .expect("the request reaches the server");
     let status = response.status();
     let text = response.text().await.expect("read the body");
-    assert!(started.elapsed() <= REQUEST_BOUND, "GET {url} took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() <= REQUEST_BOUND,
+        "GET {url} took {:?}",
+        started.elapsed()
+    );
     let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{status}: {text:?} is not JSON: {e}"));
     (status, body)
 }
@@ -98,10 +114,21 @@ async fn three_replicas_run_each_tick_once_and_go_on_after_a_kill() {
         if status == StatusCode::OK && page["count"].as_u64().unwrap_or(0) > 0 {
             break;
         }
-        assert!(Instant::now() < deadline, "no run within {FIRST_RUN:?}: {status} {page}");
+        assert!(
+            Instant::now() < deadline,
+            "no run within {FIRST_RUN:?}: {status} {page}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    tokio::time::sleep(PHASE).await;
+    tokio::time::sleep(PHASE / 2).await;
+    // A replica that stalls (a pause shorter than its lease) wakes up past ticks the others
+    // ran: it asks for the latest one ([`Missed::RunLatest`]) and must not run it again.
+    for _ in 0..3 {
+        signal(&replicas[1], "STOP");
+        tokio::time::sleep(STALL).await;
+        signal(&replicas[1], "CONT");
+        tokio::time::sleep(Duration::from_millis(4 * PERIOD_MS)).await;
+    }
 
     // The clock: the replicas agree on the next tick (read within one period of each other).
     let mut next_runs = Vec::new();
@@ -110,14 +137,20 @@ async fn three_replicas_run_each_tick_once_and_go_on_after_a_kill() {
         assert_eq!(status, StatusCode::OK, "{list}");
         assert_eq!(list["count"], 1, "{list}");
         let schedule = &list["schedules"][0];
-        assert_eq!((schedule["name"].as_str(), schedule["paused"].as_bool()), (Some("t"), Some(false)));
+        assert_eq!(
+            (schedule["name"].as_str(), schedule["paused"].as_bool()),
+            (Some("t"), Some(false))
+        );
         assert_eq!(schedule["cadence"], "every 200 ms", "{schedule}");
         let next = schedule["next_run"].as_u64().expect("next_run");
         assert_eq!(next % PERIOD_MS, 0, "next_run {next} is off the grid");
         next_runs.push(next);
     }
     let spread = next_runs.iter().max().unwrap() - next_runs.iter().min().unwrap();
-    assert!(spread <= 2 * PERIOD_MS, "the replicas disagree on the next tick: {next_runs:?}");
+    assert!(
+        spread <= 2 * PERIOD_MS,
+        "the replicas disagree on the next tick: {next_runs:?}"
+    );
 
     let killed_at = now_ms();
     replicas[0].kill();
@@ -154,7 +187,10 @@ async fn three_replicas_run_each_tick_once_and_go_on_after_a_kill() {
         server.terminate();
     }
     for server in &mut replicas[1..] {
-        assert!(server.wait_exit(Duration::from_secs(10)).is_some(), "a replica did not exit");
+        assert!(
+            server.wait_exit(Duration::from_secs(10)).is_some(),
+            "a replica did not exit"
+        );
     }
 
     // Every run each replica started, by tick.
@@ -166,14 +202,23 @@ async fn three_replicas_run_each_tick_once_and_go_on_after_a_kill() {
     }
     let twice: Vec<_> = runs.iter().filter(|(_, on)| on.len() > 1).collect();
     assert!(twice.is_empty(), "ticks run more than once: {twice:?}");
-    assert!(runs.keys().all(|tick| tick % PERIOD_MS == 0), "a tick off the grid: {runs:?}");
+    assert!(
+        runs.keys().all(|tick| tick % PERIOD_MS == 0),
+        "a tick off the grid: {runs:?}"
+    );
     for name in ["r0", "r1", "r2"] {
-        assert!(runs.values().any(|on| on[0] == name), "{name} ran no tick: {runs:?}");
+        assert!(
+            runs.values().any(|on| on[0] == name),
+            "{name} ran no tick: {runs:?}"
+        );
     }
 
     let first = *runs.keys().next().expect("runs");
     let last = *runs.keys().next_back().expect("runs");
-    assert!(last + PERIOD_MS + LEASE_MS >= ended_at, "the last run {last}, the end {ended_at}");
+    assert!(
+        last + PERIOD_MS + LEASE_MS >= ended_at,
+        "the last run {last}, the end {ended_at}"
+    );
     let mut missing = Vec::new();
     let mut tick = first;
     while tick <= last {
@@ -185,15 +230,24 @@ async fn three_replicas_run_each_tick_once_and_go_on_after_a_kill() {
     // Around the kill, at most the ticks of one period plus the lease may be missing (a tick
     // the killed replica claimed, and a claim in flight); everywhere else, none.
     let around_kill = killed_at.saturating_sub(2 * PERIOD_MS)..=killed_at + PERIOD_MS + LEASE_MS;
-    let unexplained: Vec<_> = missing.iter().filter(|tick| !around_kill.contains(tick)).collect();
-    assert!(unexplained.is_empty(), "ticks that ran nowhere: {unexplained:?} (killed at {killed_at})");
+    let unexplained: Vec<_> = missing
+        .iter()
+        .filter(|tick| !around_kill.contains(tick))
+        .collect();
+    assert!(
+        unexplained.is_empty(),
+        "ticks that ran nowhere: {unexplained:?} (killed at {killed_at})"
+    );
     let ticks: Vec<u64> = runs.keys().copied().collect();
     let gap = ticks.windows(2).map(|pair| pair[1] - pair[0]).max().unwrap_or(0);
     assert!(gap <= PERIOD_MS + LEASE_MS, "a gap of {gap} ms between two runs");
     // And the ticks went on after the kill, run by the survivors.
     let after: Vec<_> = runs.range(killed_at + PERIOD_MS + LEASE_MS..).collect();
     assert!(after.len() >= 10, "too few ticks after the kill: {after:?}");
-    assert!(after.iter().all(|(_, on)| on[0] != "r0"), "the killed replica ran: {after:?}");
+    assert!(
+        after.iter().all(|(_, on)| on[0] != "r0"),
+        "the killed replica ran: {after:?}"
+    );
     eprintln!(
         "{} ticks from {first} to {last}: {} missing ({missing:?}), killed at {killed_at}, largest gap {gap} ms",
         runs.len(),
