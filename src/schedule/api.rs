@@ -20,6 +20,7 @@ use crate::worker::Worker;
 impl Worker {
     /// Makes `claimer` submit this worker's ticks (see `claimer.rs`): the Redis mirror's hook,
     /// called by its `start`. `false` if a claimer was registered already (it stays).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // the mirror's
     pub(crate) fn claim_ticks_with(&self, claimer: Weak<dyn TickClaimer>) -> bool {
         self.schedule_state().table.claimer.set(claimer)
     }
@@ -305,6 +306,7 @@ impl Worker {
     /// Up to `count` tick times (ms since the epoch) of the schedule `name` before `before`
     /// and not after now, newest first, by its cadence; `None` if there is no such schedule.
     /// For listing a schedule's runs across a cluster, by their ids.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))] // the console's
     pub(crate) fn schedule_ticks_before(&self, name: &str, before: u64, count: usize) -> Option<Vec<u64>> {
         self.schedules_table().ticks_before(name, before, count)
     }

@@ -381,6 +381,7 @@ impl Table {
     /// Up to `count` ticks of the schedule `name` before `before` (ms since the epoch) and not
     /// after now, newest first, from its cadence alone (whether or not they ran); `None` if
     /// there is no such schedule.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))] // the console's
     pub(crate) fn ticks_before(&self, name: &str, before: u64, count: usize) -> Option<Vec<u64>> {
         let state = self.lock();
         let entry = state.entries.get(name)?;
