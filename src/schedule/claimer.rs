@@ -24,6 +24,7 @@ pub(crate) enum Claimed {
     /// Claimed (with a mirror) and spawned here.
     Here,
     /// Another replica claimed this tick (it runs or ran there): not an error.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // the mirror's answer
     Elsewhere { replica: String },
     /// The worker is shutting down: the driver stops.
     ShuttingDown,

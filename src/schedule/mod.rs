@@ -27,5 +27,6 @@ pub use error::ScheduleError;
 pub use info::{LastRun, ScheduleInfo};
 pub use tick::Tick;
 
+#[cfg(feature = "redis")]
 pub(crate) use claimer::{BoxFuture, Claimed, TickBody, TickClaimer};
 pub(crate) use table::Schedules;
