@@ -254,3 +254,22 @@ async fn three_replicas_run_each_tick_once_and_go_on_after_a_kill() {
         missing.len()
     );
 }
+
+/// `--every` refuses what is not `NAME=MS` with a period from 1 ms to a day, and a name the
+/// worker refuses, with a one-line reason and exit code 2.
+#[test]
+fn bad_every_flags_exit_2() {
+    for (every, reason) in [
+        ("t", "must be NAME=MS"),
+        ("=100", "must not be empty"),
+        ("t=0", "at least 1 ms"),
+        ("t=x", "whole number"),
+        ("t=86400001", "at most 86400000 ms"),
+        ("a@b=100", "a@b"),
+    ] {
+        let output = server_support::run_to_end(&["--every", every], &[]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "--every {every}: {stderr}");
+        assert!(stderr.contains(reason), "--every {every}: {stderr}");
+    }
+}
