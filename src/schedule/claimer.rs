@@ -74,6 +74,11 @@ impl ClaimerSlot {
         true
     }
 
+    /// Whether a claimer was registered (even one that is gone).
+    pub(crate) fn is_set(&self) -> bool {
+        self.get().is_some()
+    }
+
     fn get(&self) -> Option<Weak<dyn TickClaimer>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }

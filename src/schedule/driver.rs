@@ -3,7 +3,9 @@
 //! submits each one as an ordinary task through [`submit_tick`].
 //!
 //! It holds the worker only weakly, upgrading it while it submits, so that dropping the last
-//! `Worker` handle still stops every task (and, through `Schedules`' drop, this driver).
+//! `Worker` handle still stops every task (and, through `Schedules`' drop, this driver). With a
+//! claimer (a mirror), each due tick is claimed in a task of its own, which holds the worker
+//! for that one claim (bounded by the mirror's query timeout).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,8 +33,15 @@ pub(crate) async fn drive(worker: WeakWorker, table: Arc<Table>) {
         let (due, next) = table.take_due();
         if !due.is_empty() {
             let Some(worker) = worker.upgrade() else { return };
+            // Claims are round trips to Redis: the due ticks of a batch are claimed side by
+            // side, each in a task of its own, so that the last of many schedules is not late
+            // by the sum of the others' claims. (A shutdown stops the driver through `stop`.)
+            let claimed = table.claimer.is_set();
             for run in due {
-                if !submit_due(&worker, &table, run).await {
+                if claimed {
+                    let (worker, table) = (worker.clone(), Arc::clone(&table));
+                    tokio::spawn(async move { submit_due(&worker, &table, run).await });
+                } else if !submit_due(&worker, &table, run).await {
                     return;
                 }
             }

@@ -321,8 +321,12 @@ impl Table {
 
     /// Records a run the driver submitted for `due` (unless its schedule was removed since).
     pub(crate) fn ran(&self, due: &Due, id: String) {
+        let at = due.tick.scheduled_at_ms();
         self.with_entry(due, |entry| {
-            entry.last = Some((id, due.tick.scheduled_at_ms()));
+            // Claimed ticks are submitted side by side: a slow claim must not move `last` back.
+            if entry.last.as_ref().is_none_or(|(_, last)| *last <= at) {
+                entry.last = Some((id, at));
+            }
             entry.runs += 1;
         });
     }
