@@ -11,8 +11,14 @@
 //!    2-thread runtime, over 3 s; against the hand-written loop (sleep until the tick's instant,
 //!    spawn the body) measured the same way. p50, p99 and max.
 //!
+//! 3. **Tick start delay with a mirror** (`--features redis`): the same delay when each tick is
+//!    a claimed submission through a `RedisMirror` on a real `redis-server` on loopback (started
+//!    on a free port, or `BACKGROUND_WORKER_REDIS_PORT`), against the same worker without a
+//!    mirror, in the same run. Only the ticks after the namespace's first lease count (before
+//!    it, Redis cannot tell whether a tick was claimed and the ticks are skipped).
+//!
 //! Not a criterion bench: it prints a table. `cargo bench -p background-worker-benches --bench
-//! schedule`.
+//! schedule` (add `--features redis` for 3).
 
 use std::alloc::System;
 use std::sync::{Arc, Mutex};
@@ -145,8 +151,12 @@ fn idle() {
 /// Delays (ms) from each tick's scheduled time to its body's start, for `schedules` schedules
 /// of 100 ms over `run_for`.
 fn delays_worker(rt: &tokio::runtime::Runtime, schedules: usize, run_for: Duration) -> Vec<f64> {
-    rt.block_on(async {
-        let worker = Worker::new();
+    rt.block_on(delays_on(Worker::new(), schedules, run_for))
+}
+
+/// [`delays_worker`] on `worker`, inside the runtime.
+async fn delays_on(worker: Worker, schedules: usize, run_for: Duration) -> Vec<f64> {
+    {
         let delays = Arc::new(Mutex::new(Vec::new()));
         for i in 0..schedules {
             let delays = Arc::clone(&delays);
@@ -165,7 +175,7 @@ fn delays_worker(rt: &tokio::runtime::Runtime, schedules: usize, run_for: Durati
         worker.shutdown().await;
         let delays = delays.lock().unwrap().clone();
         delays
-    })
+    }
 }
 
 /// The same, hand-written: per schedule a task that sleeps until each tick's instant (from the
@@ -233,6 +243,104 @@ fn delay() {
     }
 }
 
+#[cfg(feature = "redis")]
+mod mirrored {
+    //! Part 3: the tick start delay with a `RedisMirror`.
+
+    use std::net::{TcpListener, TcpStream};
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use background_worker::{RedisMirror, Worker};
+
+    /// A `redis-server` this bench started, killed on drop.
+    struct Server(Option<Child>);
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            if let Some(child) = &mut self.0 {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+
+    fn redis() -> Option<(Server, u16)> {
+        if let Some(port) = std::env::var("BACKGROUND_WORKER_REDIS_PORT")
+            .ok()
+            .and_then(|p| p.parse().ok())
+        {
+            return Some((Server(None), port));
+        }
+        let port = TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let server = Server(Some(child));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Some((server, port))
+    }
+
+    const LEASE: Duration = Duration::from_secs(1);
+
+    pub(super) fn delay() {
+        let Some((_server, port)) = redis() else {
+            println!("tick start delay with a mirror: skipped, no redis-server");
+            return;
+        };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let url = format!("redis://127.0.0.1:{port}");
+        println!("tick start delay with a RedisMirror (redis-server on loopback), 100 ms period, 3 s, 2 worker threads");
+        for schedules in [1, 100] {
+            let run_for = Duration::from_secs(3);
+            let namespace = format!("bench-schedule-{}-{schedules}", std::process::id());
+            let mirrored = rt.block_on(async {
+                let mirror = RedisMirror::builder(url.as_str())
+                    .namespace(namespace.as_str())
+                    .replica("bench")
+                    .lease(LEASE)
+                    .build()
+                    .expect("mirror");
+                let worker = Worker::builder().observer(mirror.observer()).build();
+                mirror.start(&worker).expect("start the mirror");
+                // The namespace is new: its first lease claims nothing; let it pass.
+                tokio::time::sleep(LEASE + Duration::from_millis(200)).await;
+                let delays = super::delays_on(worker, schedules, run_for).await;
+                mirror
+                    .close(Duration::from_secs(5))
+                    .await
+                    .expect("close the mirror");
+                delays
+            });
+            let local = rt.block_on(super::delays_on(Worker::new(), schedules, run_for));
+            let ours = super::percentiles(mirrored);
+            let theirs = super::percentiles(local);
+            for (name, (n, p50, p99, max)) in [("with a mirror", ours), ("without", theirs)] {
+                println!("  {schedules:>3} schedules  {name:<17} n={n:>5}  p50 {p50:>6.3}  p99 {p99:>6.3}  max {max:>7.3}");
+            }
+            println!(
+                "  {schedules:>3} schedules  ratio p50 {:.2}, p99 {:.2}",
+                ours.1 / theirs.1,
+                ours.2 / theirs.2
+            );
+        }
+    }
+}
+
 fn main() {
     // `cargo bench -- FILTER` passes a filter: run only if it matches "schedule".
     let args: Vec<String> = std::env::args()
@@ -244,4 +352,6 @@ fn main() {
     }
     idle();
     delay();
+    #[cfg(feature = "redis")]
+    mirrored::delay();
 }

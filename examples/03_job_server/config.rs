@@ -9,7 +9,7 @@ use clap::Parser;
 pub(crate) const USAGE: &str =
     "03_job_server [--addr HOST:PORT] [--shutdown-timeout-ms N] [--cancel-timeout-ms N] \
 [--max-concurrent N] [--max-tracked N] [--max-connections N] [--read-only] [--redis URL] \
-[--replica NAME] [--lease-ms N]";
+[--replica NAME] [--lease-ms N] [--every NAME=MS]...";
 
 const DEFAULT_HOST: &str = "127.0.0.1";
 const DEFAULT_PORT: u16 = 3000;
@@ -54,6 +54,9 @@ struct Cli {
     /// The replica's lease in Redis, in ms: its jobs are reported lost this long after it died
     #[arg(long, env = "LEASE_MS", value_name = "N", default_value = "10000", value_parser = lease)]
     lease_ms: Duration,
+    /// Runs a schedule NAME: a short job (about 10 ms) every MS ms; repeatable (env: comma-separated)
+    #[arg(long, env = "EVERY", value_name = "NAME=MS", value_delimiter = ',', value_parser = every)]
+    every: Vec<(String, Duration)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +72,8 @@ pub(crate) struct Config {
     pub(crate) redis: Option<String>,
     pub(crate) replica: Option<String>,
     pub(crate) lease: Duration,
+    /// The demo schedules: a name and a period each (`--every`).
+    pub(crate) every: Vec<(String, Duration)>,
 }
 
 #[derive(Debug)]
@@ -113,6 +118,7 @@ impl Config {
             redis: cli.redis.filter(|url| !url.is_empty()),
             replica: cli.replica,
             lease: cli.lease_ms,
+            every: cli.every,
         }))
     }
 }
@@ -159,6 +165,30 @@ fn lease(value: &str) -> Result<Duration, String> {
         return Err(format!("must be at least {MIN_LEASE_MS} ms"));
     }
     Ok(lease)
+}
+
+/// The longest period `--every` takes: a day.
+const MAX_PERIOD_MS: u64 = 24 * 60 * 60 * 1_000;
+
+/// `NAME=MS`: a schedule's name (checked again by `Worker::schedule`) and its period.
+fn every(value: &str) -> Result<(String, Duration), String> {
+    let (name, ms) = value
+        .split_once('=')
+        .ok_or_else(|| format!("must be NAME=MS, got {:?}", bounded(value)))?;
+    let name = name.trim();
+    if name.is_empty() {
+        return Err("the schedule's name must not be empty".to_owned());
+    }
+    match number(ms)? {
+        0 => Err("the period must be at least 1 ms".to_owned()),
+        ms if ms > MAX_PERIOD_MS => Err(format!("the period must be at most {MAX_PERIOD_MS} ms")),
+        ms => Ok((name.to_owned(), Duration::from_millis(ms))),
+    }
+}
+
+/// At most 64 characters of user input in a message.
+fn bounded(value: &str) -> String {
+    value.chars().take(64).collect()
 }
 
 fn concurrency(value: &str) -> Result<usize, String> {

@@ -27,6 +27,13 @@
 //! `GET /jobs/{id}`, `GET /jobs` and `DELETE /jobs/{id}` answer for the whole cluster, each job
 //! with its `"replica"`; a job of a replica that died is `"lost"` (see `cluster.rs`).
 //!
+//! `--every NAME=MS` (repeatable; `EVERY=a=1000,b=60000`) registers a schedule `NAME` whose
+//! run (a job of about 10 ms) starts every `MS` ms, as the job `NAME@TICK_MS`. Each run's JSON
+//! carries `"schedule"` and `"scheduled_at"` (the tick's time, ms since the Unix epoch);
+//! `GET /jobs?schedule=NAME` lists a schedule's runs, newest first, and `GET /schedules` every
+//! schedule with its cadence, `next_run`, `paused` and its last run. With `--redis`, every
+//! replica registers the same schedules and each tick runs on one of them only.
+//!
 //! ```text
 //! cargo run --example 03_job_server --all-features
 //! cargo run --example 03_job_server --all-features -- --addr 127.0.0.1:8080 --shutdown-timeout-ms 2000
@@ -47,6 +54,7 @@
 //! | `--redis URL`             | `REDIS_URL`           | none: one process |
 //! | `--replica NAME`          | `REPLICA`             | host name and pid |
 //! | `--lease-ms N`            | `LEASE_MS`            | `10000`          |
+//! | `--every NAME=MS` (repeatable) | `EVERY` (comma-separated) | none |
 //!
 //! Logs go to stderr (`RUST_LOG`, default `info`); stdout carries only the two machine-readable
 //! lines `listening on ADDR` and `shutdown_report {json}`.
@@ -63,7 +71,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use background_worker::console::{self, Console, JobIndex, Serving};
-use background_worker::{ShutdownReport, Worker};
+use background_worker::{Schedule, ScheduleError, ShutdownReport, Worker};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
@@ -75,6 +83,8 @@ use crate::config::{Config, Parsed, USAGE};
 const HTTP_DRAIN_MARGIN: Duration = Duration::from_secs(1);
 /// Finished jobs stay queryable this long, then `GET /jobs/{id}` answers `404`.
 const RETAIN_FINISHED: Duration = Duration::from_secs(10 * 60);
+/// What a demo schedule's run does (`--every`): sleep this long.
+const SCHEDULED_WORK: Duration = Duration::from_millis(10);
 /// Slow or idle clients: a request head must arrive within this (also between requests).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -158,6 +168,14 @@ async fn main() -> ExitCode {
         }
         None => console,
     };
+    // After the mirror's start: from their first tick on, the schedules' ticks are claimed,
+    // so that one replica runs each.
+    for (name, period) in &config.every {
+        if let Err(error) = schedule_demo(&worker, name, *period) {
+            eprintln!("error: --every {name}={}: {error}", period.as_millis());
+            return ExitCode::from(2);
+        }
+    }
     #[cfg(feature = "metrics")]
     let console = console.metrics(move || scrape.render());
     let jobs = jobs::Jobs::new(worker.clone(), console.clone());
@@ -231,6 +249,24 @@ async fn main() -> ExitCode {
         server.abort();
     }
     exit
+}
+
+/// Registers the demo schedule `name`: a job of about 10 ms every `period`, logging its start
+/// (with its tick and, with a mirror, its fencing token) and its end.
+fn schedule_demo(worker: &Worker, name: &str, period: Duration) -> Result<(), ScheduleError> {
+    worker.schedule(name, Schedule::every(period), |ctx, tick| async move {
+        tracing::info!(
+            job_id = %ctx.id(),
+            scheduled_at = tick.scheduled_at_ms(),
+            fencing_token = ?tick.fencing_token(),
+            "scheduled run started"
+        );
+        tokio::time::sleep(SCHEDULED_WORK).await;
+        tracing::info!(job_id = %ctx.id(), "scheduled run ended");
+        Ok(())
+    })?;
+    tracing::info!(schedule = %name, ?period, "schedule registered");
+    Ok(())
 }
 
 /// Completes on Ctrl-C, or on SIGTERM on Unix (what Kubernetes and `docker stop` send).

@@ -26,7 +26,10 @@ use crate::status::TaskStatus;
 /// `status` is one of `pending`, `running`, `completed`, `failed`, `cancelled` and, with a
 /// Redis mirror, `lost`; `message` is there only for `failed`. `replica` is the replica that owns
 /// the job with a mirror, `null` without. Times are milliseconds (since the Unix epoch for the
-/// `_at` fields); a field that does not apply is `null`.
+/// `_at` fields); a field that does not apply is `null`. A schedule's run (see
+/// [`Worker::schedule`](crate::Worker::schedule)) also has `"schedule"` (its name) and
+/// `"scheduled_at"` (its tick's time, ms since the Unix epoch), read from its id `NAME@MS`;
+/// other jobs leave both out.
 ///
 /// # Examples
 ///
@@ -71,6 +74,13 @@ pub struct JobView {
     pub queued_ms: Option<u64>,
     /// How long its body ran (until now if it still runs).
     pub run_time_ms: Option<u64>,
+    /// For a schedule's run (an id of the form `NAME@MS`, see [`Tick`](crate::Tick)): the
+    /// schedule's name (left out otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// For a schedule's run: its tick's time, in ms since the Unix epoch (left out otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduled_at: Option<u64>,
 }
 
 impl JobView {
@@ -88,8 +98,12 @@ impl JobView {
     #[must_use]
     pub fn bare(job_id: impl Into<String>, status: &TaskStatus) -> Self {
         let (status, message) = split(status);
+        let job_id = job_id.into();
+        let (schedule, scheduled_at) = tick_of(&job_id);
         Self {
-            job_id: job_id.into(),
+            schedule,
+            scheduled_at,
+            job_id,
             status,
             message,
             replica: None,
@@ -117,6 +131,14 @@ impl JobView {
     }
 }
 
+/// The schedule and the tick of a run id `NAME@MS`.
+fn tick_of(id: &str) -> (Option<String>, Option<u64>) {
+    match crate::schedule::Tick::from_run_id(id) {
+        Some(tick) => (Some(tick.schedule().to_owned()), Some(tick.scheduled_at_ms())),
+        None => (None, None),
+    }
+}
+
 fn split(status: &TaskStatus) -> (&'static str, Option<String>) {
     match status {
         TaskStatus::Failed(message) => ("failed", Some(message.clone())),
@@ -127,7 +149,10 @@ fn split(status: &TaskStatus) -> (&'static str, Option<String>) {
 impl From<TaskInfo> for JobView {
     fn from(info: TaskInfo) -> Self {
         let (status, message) = split(&info.status);
+        let (schedule, scheduled_at) = tick_of(&info.id);
         Self {
+            schedule,
+            scheduled_at,
             job_id: info.id,
             status,
             message,
@@ -154,7 +179,10 @@ impl From<crate::redis::ClusterJob> for JobView {
             ClusterStatus::Failed(message) => Some(message.clone()),
             _ => None,
         };
+        let (schedule, scheduled_at) = tick_of(&job.id);
         Self {
+            schedule,
+            scheduled_at,
             queued_ms: Some(between(job.submitted_at, queued_until)),
             run_time_ms: job
                 .started_at

@@ -5,7 +5,8 @@
 //! - [`Console`] builds the router: `GET /jobs` (paged, newest first), `GET /jobs/{id}`,
 //!   `DELETE /jobs/{id}` (cancel, bounded), `GET /health`, `GET /events` (Server-Sent Events),
 //!   `GET /dashboard` (a page with no build step, no CDN, no inline script), and `GET /metrics`
-//!   with the `metrics` feature. Every error is a JSON body.
+//!   with the `metrics` feature, `GET /schedules` (the worker's schedules) and
+//!   `GET /jobs?schedule=NAME` (a schedule's runs). Every error is a JSON body.
 //! - [`JobIndex`] keeps the worker's jobs in submission order (as an
 //!   [`Observer`](crate::Observer)), so a page costs the same at 1 000 or 100 000 jobs.
 //! - [`ApiError`], [`check_id`], [`JobView`] and [`JobPage`]: the error answers (`409`, `429`
@@ -59,6 +60,7 @@ mod json;
 mod lookup;
 mod paging;
 mod router;
+mod schedules;
 mod serve;
 mod shared;
 

@@ -28,6 +28,8 @@ pub(crate) struct ListQuery {
     pub(crate) cursor: Option<String>,
     pub(crate) status: Option<&'static str>,
     pub(crate) replica: Option<String>,
+    /// Only this schedule's runs (`schedules.rs` pages them).
+    pub(crate) schedule: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -36,11 +38,12 @@ struct RawQuery {
     cursor: Option<String>,
     status: Option<String>,
     replica: Option<String>,
+    schedule: Option<String>,
 }
 
 impl ListQuery {
-    /// Parses `?limit=N&cursor=C&status=S&replica=R`. Other parameters are ignored (so that a
-    /// later parameter such as `schedule` can be sent to an older server). Empty values count
+    /// Parses `?limit=N&cursor=C&status=S&replica=R&schedule=NAME`. Other parameters are
+    /// ignored (so that a later parameter can be sent to an older server). Empty values count
     /// as absent.
     pub(crate) fn parse(query: Option<&str>) -> Result<Self, ApiError> {
         let raw: RawQuery = serde_urlencoded_from(query.unwrap_or_default())?;
@@ -62,6 +65,16 @@ impl ListQuery {
         if raw.replica.as_ref().is_some_and(|r| r.len() > 256) {
             return Err(bad("replica must be at most 256 bytes".to_owned()));
         }
+        if raw
+            .schedule
+            .as_ref()
+            .is_some_and(|name| name.len() > crate::schedule::MAX_SCHEDULE_NAME)
+        {
+            return Err(bad(format!(
+                "schedule must be at most {} bytes",
+                crate::schedule::MAX_SCHEDULE_NAME
+            )));
+        }
         if raw.cursor.as_ref().is_some_and(|c| c.len() > 256) {
             return Err(invalid_cursor());
         }
@@ -70,6 +83,7 @@ impl ListQuery {
             cursor: raw.cursor.filter(|c| !c.is_empty()),
             status,
             replica: raw.replica.filter(|r| !r.is_empty()),
+            schedule: raw.schedule.filter(|name| !name.is_empty()),
         })
     }
 }
@@ -88,6 +102,7 @@ fn serde_urlencoded_from(query: &str) -> Result<RawQuery, ApiError> {
         cursor: take("cursor"),
         status: take("status"),
         replica: take("replica"),
+        schedule: take("schedule"),
     })
 }
 

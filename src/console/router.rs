@@ -38,6 +38,8 @@ pub const DEFAULT_CANCEL_WAIT: Duration = Duration::from_secs(6);
 /// | `GET /jobs?limit=N&cursor=C&status=S&replica=R` | a [`JobPage`], newest first (see below) |
 /// | `GET /jobs/{id}` | the [`JobView`], or `404` |
 /// | `DELETE /jobs/{id}` | cancels the job, waits a bounded time, answers its [`JobView`]; `404` if unknown |
+/// | `GET /jobs?schedule=NAME&limit=N&cursor=C&status=S` | a schedule's runs (its ticks' jobs), newest tick first, across the cluster with a mirror |
+/// | `GET /schedules` | every schedule of the worker: `name`, `cadence`, `next_run` (ms since the epoch), `paused`, `last_run` (a [`JobView`]), `runs`, `skipped`, `run_elsewhere` |
 /// | `GET /health` | the worker's [`Health`](crate::Health) (and the mirror's under `"mirror"`); `503` when it does not accept work |
 /// | `GET /events` | Server-Sent Events: one event per status change, named after the status, the [`JobView`] as `data:`; `lagged` when the client fell behind |
 /// | `GET /dashboard` | the dashboard page, with `/dashboard.js` and `/dashboard.css` |
@@ -226,16 +228,23 @@ impl Console {
         };
         let dashboard = assets::Dashboard::new(self.read_only);
         #[allow(unused_mut)]
-        let mut router = Router::new()
-            .route("/jobs", get(list_jobs))
-            .route("/jobs/{id}", jobs_id)
-            .route("/health", get(health))
-            .route(
-                "/events",
-                get(|State(console): State<Console>| async move {
-                    events::stream(&console.fanout, console.shared)
-                }),
-            );
+        let mut router =
+            Router::new()
+                .route("/jobs", get(list_jobs))
+                .route("/jobs/{id}", jobs_id)
+                .route("/health", get(health))
+                .route(
+                    "/schedules",
+                    get(|State(console): State<Console>| async move {
+                        Json(super::schedules::list(&console.shared))
+                    }),
+                )
+                .route(
+                    "/events",
+                    get(|State(console): State<Console>| async move {
+                        events::stream(&console.fanout, console.shared)
+                    }),
+                );
         #[cfg(feature = "metrics")]
         if self.metrics.is_some() {
             router = router.route("/metrics", get(metrics));
@@ -262,6 +271,11 @@ async fn list_jobs(
     RawQuery(query): RawQuery,
 ) -> Result<Json<JobPage>, ApiError> {
     let query = ListQuery::parse(query.as_deref())?;
+    if let Some(name) = &query.schedule {
+        return super::schedules::runs(&console.shared, name, &query)
+            .await
+            .map(Json);
+    }
     #[cfg(feature = "redis")]
     if let Some(mirror) = &console.shared.mirror {
         return super::cluster::page(&console.shared, mirror, &query)

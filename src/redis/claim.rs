@@ -34,6 +34,9 @@ pub(crate) struct Submission<'a> {
     pub(crate) member: &'a str,
     pub(crate) generation: u64,
     pub(crate) submitted_ms: u64,
+    /// Claimed once: refused over any record of the id, even a terminal one (a schedule's
+    /// tick; see `scripts/claim.lua`).
+    pub(crate) once: bool,
 }
 
 fn text(value: Option<&Value>) -> Option<String> {
@@ -86,7 +89,8 @@ pub(crate) async fn claim(
             .arg(submission.generation)
             .arg(submission.submitted_ms)
             .arg(keys.prefix())
-            .arg(shared.settings.lease_ms());
+            .arg(shared.settings.lease_ms())
+            .arg(if submission.once { "1" } else { "0" });
         async move { invocation.invoke_async(&mut conn).await }
     })
     .await?;

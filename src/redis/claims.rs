@@ -14,7 +14,7 @@ use crate::redis::error::ClaimError;
 use crate::redis::job::unix_ms;
 use crate::redis::keys::digest;
 use crate::redis::lease::renew;
-use crate::redis::mirror::RedisMirror;
+use crate::redis::mirror::{Inner, RedisMirror};
 use crate::redis::token::FencingToken;
 
 impl RedisMirror {
@@ -141,7 +141,9 @@ impl RedisMirror {
         F: FnOnce(FencingToken) -> Fut + Send + 'static,
         Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
-        self.claimed(id.into(), false, move |_, token| work(token)).await
+        self.inner
+            .claimed(id.into(), false, false, move |_, token| work(token))
+            .await
     }
 
     /// [`submit`](RedisMirror::submit) for a body that also takes its [`TaskContext`] (its
@@ -207,24 +209,30 @@ impl RedisMirror {
         F: FnOnce(TaskContext, FencingToken) -> Fut + Send + 'static,
         Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
-        self.claimed(id.into(), true, move |ctx, token| {
-            work(ctx.expect("a context submission has a context"), token)
-        })
-        .await
+        self.inner
+            .claimed(id.into(), true, false, move |ctx, token| {
+                work(ctx.expect("a context submission has a context"), token)
+            })
+            .await
     }
+}
 
-    async fn claimed<F, Fut>(
+impl Inner {
+    /// The claimed submission behind `submit`, `submit_with_context` and the schedules' ticks
+    /// (`ticks.rs`); `once` claims the id only if Redis holds no record of it at all.
+    pub(crate) async fn claimed<F, Fut>(
         &self,
         id: String,
         with_context: bool,
+        once: bool,
         work: F,
     ) -> Result<FencingToken, ClaimError>
     where
         F: FnOnce(Option<TaskContext>, FencingToken) -> Fut + Send + 'static,
         Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
-        let running = self.inner.running().map_err(|_| ClaimError::NotStarted)?;
-        let shared = &self.inner.shared;
+        let running = self.running().map_err(|_| ClaimError::NotStarted)?;
+        let shared = &self.shared;
         let worker = &running.worker;
         let conn = &running.conn;
         // What the worker would refuse anyway is refused without asking Redis.
@@ -264,6 +272,7 @@ impl RedisMirror {
                 member: &member,
                 generation,
                 submitted_ms: unix_ms(SystemTime::now()),
+                once,
             };
             sent = true;
             claim(shared, conn, &run, &submission)
@@ -317,6 +326,7 @@ impl RedisMirror {
             member: &member,
             generation,
             submitted_ms: 0,
+            once,
         };
         // The run may have been found dead between the claim and now: its claims read `lost`.
         if !shared
@@ -353,7 +363,7 @@ impl RedisMirror {
     /// next re-sync marks this run's records without a task `lost`, which frees the id.
     fn orphan(&self, sent: bool) {
         if sent {
-            self.inner.shared.link.request_resync();
+            self.shared.link.request_resync();
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::{Duration, SystemTime};
 
 use crate::redis::conn::Conn;
@@ -22,6 +22,7 @@ use crate::redis::settings::Settings;
 use crate::redis::shared::{Link, Shared};
 use crate::redis::update::Update;
 use crate::redis::{heartbeat, lease, listener, query, trimmer, writer};
+use crate::schedule::TickClaimer;
 use crate::worker::Worker;
 
 /// How long a cancel request stays stored for its owner (a flag nobody read by then belonged
@@ -230,6 +231,10 @@ impl RedisMirror {
                 worker.clone(),
             )));
         }
+        // From now on the worker's schedules claim each tick through this mirror (`ticks.rs`).
+        let claimer: Weak<Inner> = Arc::downgrade(&self.inner);
+        let claimer: Weak<dyn TickClaimer> = claimer;
+        worker.claim_ticks_with(claimer);
         *inner
             .running()?
             .tasks

@@ -11,7 +11,8 @@
 //!    the listener (`listener.rs`) takes cancels from pub/sub; the trimmer (`trimmer.rs`)
 //!    bounds the index and marks dead runs' jobs lost; beside them the cluster queries
 //!    (`query.rs`), the lease calls (`lease.rs`), the cancel requests (`cancels.rs`) and the
-//!    claims (`claim.rs`; the handle's claimed submissions are in `claims.rs`);
+//!    claims (`claim.rs`; the handle's claimed submissions are in `claims.rs`, the schedules'
+//!    claimed ticks in `ticks.rs`);
 //! 3. their shared state (`shared.rs`: settings, keys, scripts, the link with the observer),
 //!    one Redis call as the mirror makes it (`call.rs`) and the connection, one node or a
 //!    Redis Cluster (`conn.rs`);
@@ -37,6 +38,7 @@ mod lease;
 mod listener;
 mod query;
 mod runs;
+mod ticks;
 mod trimmer;
 mod writer;
 // Their shared state.

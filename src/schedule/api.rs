@@ -1,10 +1,11 @@
 //! The schedule methods of [`Worker`].
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use crate::sync::tokio;
 
+use super::claimer::TickClaimer;
 use super::config::Schedule;
 use super::driver::drive;
 use super::error::ScheduleError;
@@ -15,6 +16,15 @@ use crate::context::TaskContext;
 use crate::info::TaskInfo;
 use crate::sync::tokio::time::Instant;
 use crate::worker::Worker;
+
+impl Worker {
+    /// Makes `claimer` submit this worker's ticks (see `claimer.rs`): the Redis mirror's hook,
+    /// called by its `start`. `false` if a claimer was registered already (it stays).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // the mirror's
+    pub(crate) fn claim_ticks_with(&self, claimer: Weak<dyn TickClaimer>) -> bool {
+        self.schedule_state().table.claimer.set(claimer)
+    }
+}
 
 /// The longest schedule name, in bytes.
 pub const MAX_SCHEDULE_NAME: usize = 128;
@@ -44,8 +54,23 @@ impl Worker {
     /// keeps the worker alive until [`shutdown`](Worker::shutdown) or
     /// [`remove_schedule`](Worker::remove_schedule) drops it.
     ///
-    /// Ticks run on this worker alone: several replicas with the same schedule each run every
-    /// tick (they do agree on the ticks and their ids).
+    /// **Across replicas.** Without a mirror, ticks run on this worker alone: several replicas
+    /// with the same schedule each run every tick (they do agree on the ticks and their ids,
+    /// which come from the tick's own time, not from when each replica woke up). Once a
+    /// `RedisMirror` (feature `redis`) is started on this worker, every tick is a claimed
+    /// submission of its run id (as `RedisMirror::submit_with_context`), claimed once: the
+    /// first replica whose claim reaches Redis runs the tick, and every other replica, even one
+    /// that asks after that run ended, counts it in
+    /// [`ScheduleInfo::run_elsewhere`](crate::ScheduleInfo::run_elsewhere) and runs nothing.
+    /// So each tick runs at most once in the namespace, on a live replica that has the
+    /// schedule; when a replica dies, the next tick is claimed by a live one: only a tick the
+    /// dead replica had claimed is lost (its record reads `lost` once its lease expires). The
+    /// body reads the claim's fencing token from [`Tick::fencing_token`]. A tick whose claim
+    /// fails (Redis unreachable within the query timeout, or not known yet after a Redis
+    /// restart) is not run by this replica and counts as
+    /// [`skipped`](crate::ScheduleInfo::skipped): never silently local. Dropping the mirror
+    /// while the worker lives stops this worker's ticks for the same reason. The
+    /// [`Overlap::Skip`](crate::Overlap::Skip) check reads this replica's last run only.
     ///
     /// # Examples
     ///
@@ -68,6 +93,59 @@ impl Worker {
     /// assert!(runs[0].id.starts_with("cleanup@")); // the newest first
     /// # Ok(())
     /// # }
+    /// ```
+    ///
+    /// Two replicas with the same schedule and a mirror each (feature `redis`): every tick runs
+    /// on one of them.
+    ///
+    /// ```
+    /// # #[cfg(feature = "redis")]
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use background_worker::{RedisMirror, Schedule, Worker};
+    ///
+    /// # // Runs against the test suite's redis-server (`.ci/run` starts one); skipped without it.
+    /// # let Ok(port) = std::env::var("BACKGROUND_WORKER_REDIS_PORT") else { return Ok(()) };
+    /// # let url = format!("redis://127.0.0.1:{port}");
+    /// # let namespace = format!("doc-schedule-{}", std::process::id());
+    /// let mut replicas = Vec::new();
+    /// for name in ["web-1", "web-2"] {
+    ///     let mirror = RedisMirror::builder(url.as_str())
+    ///         .namespace(namespace.as_str())
+    ///         .replica(name)
+    ///         .lease(Duration::from_millis(500))
+    ///         .build()?;
+    ///     let worker = Worker::builder().observer(mirror.observer()).build();
+    ///     mirror.start(&worker)?; // from now on, this worker's ticks are claimed
+    ///     worker.schedule("sync", Schedule::every(Duration::from_millis(100)), |_ctx, tick| async move {
+    ///         let token = tick.fencing_token().expect("a claimed tick has a token");
+    ///         tracing::info!(token, "syncing"); // fence the writes with it
+    ///         Ok(())
+    ///     })?;
+    ///     replicas.push((mirror, worker));
+    /// }
+    ///
+    /// tokio::time::sleep(Duration::from_secs(2)).await;
+    /// let ran: Vec<_> = replicas.iter().flat_map(|(_, worker)| worker.schedule_runs("sync")).collect();
+    /// let mut ticks: Vec<_> = ran.iter().map(|run| run.id.clone()).collect();
+    /// ticks.sort();
+    /// ticks.dedup();
+    /// assert_eq!(ticks.len(), ran.len()); // no tick ran on both
+    /// let elsewhere: u64 = replicas
+    ///     .iter()
+    ///     .map(|(_, worker)| worker.schedule_info("sync").unwrap().run_elsewhere)
+    ///     .sum();
+    /// assert!(elsewhere > 0); // each replica saw ticks the other one ran
+    ///
+    /// for (mirror, worker) in replicas {
+    ///     worker.shutdown().await;
+    ///     mirror.close(Duration::from_secs(5)).await?;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(not(feature = "redis"))]
+    /// # fn main() {}
     /// ```
     ///
     /// # Errors
@@ -223,6 +301,14 @@ impl Worker {
     #[must_use]
     pub fn schedule_count(&self) -> usize {
         self.schedules_table().len()
+    }
+
+    /// Up to `count` tick times (ms since the epoch) of the schedule `name` before `before`
+    /// and not after now, newest first, by its cadence; `None` if there is no such schedule.
+    /// For listing a schedule's runs across a cluster, by their ids.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))] // the console's
+    pub(crate) fn schedule_ticks_before(&self, name: &str, before: u64, count: usize) -> Option<Vec<u64>> {
+        self.schedules_table().ticks_before(name, before, count)
     }
 
     fn schedules_table(&self) -> &super::table::Table {

@@ -49,12 +49,18 @@ pub struct ScheduleInfo {
     pub paused: bool,
     /// Its latest run, if it started one.
     pub last_run: Option<LastRun>,
-    /// How many runs it submitted.
+    /// How many runs it submitted on this worker.
     pub runs: u64,
     /// How many ticks came but were not run: skipped because the previous run was still
     /// live ([`Overlap::Skip`](crate::Overlap::Skip)), or refused by the worker (at capacity).
     /// Ticks passed over after a pause or a stall ([`Missed`](crate::Missed)) are not counted.
+    /// With a mirror, also the ticks whose claim failed (Redis unreachable or not known yet).
     pub skipped: u64,
+    /// How many ticks another replica claimed, when the worker's ticks are claimed across a
+    /// cluster (see [`Worker::schedule`](crate::Worker::schedule)): each ran there, not here.
+    /// Always 0 without a mirror.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub run_elsewhere: u64,
 }
 
 /// A schedule's latest run, in a [`ScheduleInfo`].

@@ -8,6 +8,7 @@
 
 mod api;
 mod cadence;
+mod claimer;
 mod clock;
 mod config;
 #[cfg(feature = "cron")]
@@ -26,4 +27,6 @@ pub use error::ScheduleError;
 pub use info::{LastRun, ScheduleInfo};
 pub use tick::Tick;
 
+#[cfg(feature = "redis")]
+pub(crate) use claimer::{BoxFuture, Claimed, TickBody, TickClaimer};
 pub(crate) use table::Schedules;

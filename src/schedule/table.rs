@@ -26,6 +26,7 @@ use crate::sync::tokio_util::sync::CancellationToken;
 use crate::sync::Mutex;
 
 use super::cadence::Cadence;
+use super::claimer::ClaimerSlot;
 use super::clock::Clock;
 use super::config::{Missed, Overlap, Schedule};
 use super::info::{LastRun, ScheduleInfo};
@@ -51,6 +52,8 @@ pub(crate) struct Table {
     /// Stops the driver (shutdown, or the last `Worker` handle dropped).
     pub(crate) stop: CancellationToken,
     driver_spawned: AtomicBool,
+    /// Who claims the ticks across a cluster, if anyone (`claimer.rs`).
+    pub(crate) claimer: ClaimerSlot,
 }
 
 impl std::fmt::Debug for Table {
@@ -91,6 +94,8 @@ struct Entry {
     last: Option<(String, u64)>,
     runs: u64,
     skipped: u64,
+    /// Ticks another replica claimed.
+    elsewhere: u64,
 }
 
 impl Entry {
@@ -169,6 +174,7 @@ impl Table {
             last: None,
             runs: 0,
             skipped: 0,
+            elsewhere: 0,
         };
         entry.enqueue(&name, &mut state.queue);
         state.entries.insert(name, entry);
@@ -315,8 +321,12 @@ impl Table {
 
     /// Records a run the driver submitted for `due` (unless its schedule was removed since).
     pub(crate) fn ran(&self, due: &Due, id: String) {
+        let at = due.tick.scheduled_at_ms();
         self.with_entry(due, |entry| {
-            entry.last = Some((id, due.tick.scheduled_at_ms()));
+            // Claimed ticks are submitted side by side: a slow claim must not move `last` back.
+            if entry.last.as_ref().is_none_or(|(_, last)| *last <= at) {
+                entry.last = Some((id, at));
+            }
             entry.runs += 1;
         });
     }
@@ -324,6 +334,11 @@ impl Table {
     /// Records a tick the driver did not run.
     pub(crate) fn skipped(&self, due: &Due) {
         self.with_entry(due, |entry| entry.skipped += 1);
+    }
+
+    /// Records a tick another replica claimed.
+    pub(crate) fn ran_elsewhere(&self, due: &Due) {
+        self.with_entry(due, |entry| entry.elsewhere += 1);
     }
 
     fn with_entry(&self, due: &Due, update: impl FnOnce(&mut Entry)) {
@@ -359,11 +374,33 @@ impl Table {
                 }),
                 runs: entry.runs,
                 skipped: entry.skipped,
+                run_elsewhere: entry.elsewhere,
             })
             .collect();
         drop(state);
         infos.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         infos
+    }
+
+    /// Up to `count` ticks of the schedule `name` before `before` (ms since the epoch) and not
+    /// after now, newest first, from its cadence alone (whether or not they ran); `None` if
+    /// there is no such schedule.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))] // the console's
+    pub(crate) fn ticks_before(&self, name: &str, before: u64, count: usize) -> Option<Vec<u64>> {
+        let state = self.lock();
+        let entry = state.entries.get(name)?;
+        let now = state.clock.as_ref().map_or(0, Clock::now);
+        let mut ticks = Vec::new();
+        let mut bound = before.saturating_sub(1).min(now);
+        while ticks.len() < count {
+            let Some(tick) = entry.cadence.latest_at_or_before(bound) else {
+                break;
+            };
+            ticks.push(tick);
+            let Some(earlier) = tick.checked_sub(1) else { break };
+            bound = earlier;
+        }
+        Some(ticks)
     }
 
     /// Whether `name` is a schedule of this table.

@@ -32,11 +32,42 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub struct Tick {
     schedule: Arc<str>,
     at: u64,
+    token: Option<u64>,
 }
 
 impl Tick {
     pub(crate) fn new(schedule: Arc<str>, at: u64) -> Self {
-        Self { schedule, at }
+        Self {
+            schedule,
+            at,
+            token: None,
+        }
+    }
+
+    /// This tick with the fencing token of its claim.
+    pub(crate) fn with_token(mut self, token: u64) -> Self {
+        self.token = Some(token);
+        self
+    }
+
+    /// The fencing token of this tick's claim, when the worker's ticks are claimed across a
+    /// cluster (a started `RedisMirror`, feature `redis`): the value of the run's
+    /// `FencingToken`, greater than the token of every earlier claim in the mirror's namespace,
+    /// to hand along with the run's writes to other systems. `None` for a tick that ran
+    /// without a claim (a worker without a mirror), and for a tick read back by
+    /// [`from_run_id`](Self::from_run_id).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use background_worker::Tick;
+    ///
+    /// let tick = Tick::from_run_id("cleanup@1700000000000").unwrap();
+    /// assert_eq!(tick.fencing_token(), None);
+    /// ```
+    #[must_use]
+    pub fn fencing_token(&self) -> Option<u64> {
+        self.token
     }
 
     /// The schedule's name.

@@ -11,7 +11,8 @@
 -- KEYS[8] fence     {ns}:fence, the last fencing token handed out in the namespace
 -- ARGV[1] id   ARGV[2] member (sha1 of the id)   ARGV[3] replica name   ARGV[4] run
 -- ARGV[5] generation   ARGV[6] submitted ms (replica clock)   ARGV[7] the namespace's key
--- prefix, `{ns}:`   ARGV[8] the caller's lease ms
+-- prefix, `{ns}:`   ARGV[8] the caller's lease ms   ARGV[9] '1' for a claim once (a schedule's
+-- tick), '0' otherwise
 --
 -- The rules. A claim is live while its record is pending or running and its run is alive
 -- (includes/run.lua): no TTL of its own, so it lasts exactly as long as the run's lease, and
@@ -20,6 +21,11 @@
 -- granted: Redis may have forgotten a live claim (or kept only an older, finished record of
 -- the id, from an AOF that missed its last writes) that its owner is about to write again. A dead claiming run claims nothing. Asking again for the same submission
 -- (replica, run, generation) is answered with its token (a retry whose first answer was lost).
+--
+-- A claim once (ARGV[9] = '1', a schedule's tick, whose id `NAME@MS` names one tick) is never
+-- granted over any record of its id: pending, running, terminal or `lost`, the tick was
+-- claimed by that record's replica, and is answered as held by it. So each tick runs at most
+-- once in the namespace while its record is kept (the retention), whichever replicas ask.
 --
 -- The fencing token is max(last token + 1, Redis's clock in µs): strictly greater than every
 -- token handed out before in the namespace while `{ns}:fence` is kept (AOF/RDB, a replica
@@ -41,6 +47,7 @@ if cur[1] then
   if cur[2] == ARGV[3] and cur[3] == ARGV[4] and cur[6] == ARGV[5] and cur[5] then
     return {1, cur[5]} -- this very claim, asked again (its first answer was lost)
   end
+  if ARGV[9] == '1' then return {0, cur[2] or '', cur[5] or ''} end
   local stage = tonumber(cur[4])
   if stage and stage < 2 and cur[2] and cur[3] then
     local rh = redis.sha1hex(cur[2])
