@@ -156,6 +156,13 @@ impl RedisMirror {
         &self.inner.shared.settings.replica
     }
 
+    /// Every replica's status changes as published on `{ns}:events` (pub/sub, at most once):
+    /// nothing while Redis is unreachable or before [`start`](RedisMirror::start); a receiver
+    /// more than 4 096 events behind skips.
+    pub(crate) fn cluster_events(&self) -> tokio::sync::broadcast::Receiver<crate::redis::ClusterEvent> {
+        self.inner.shared.events.subscribe()
+    }
+
     /// The namespace.
     #[must_use]
     pub fn namespace(&self) -> &str {
