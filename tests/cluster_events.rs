@@ -134,19 +134,19 @@ async fn events_stream_every_replicas_changes_and_ours_once() {
         .submit("on-b-last", || async { Ok(()) })
         .await
         .expect("submit on b");
-    let events = read_until(&mut body, &mut text, deadline, |events| {
+    read_until(&mut body, &mut text, deadline, |events| {
         of(events, "on-a").contains(&"completed") && of(events, "on-b-last").contains(&"completed")
     })
     .await;
-    // Let anything late (a duplicate from Redis) arrive before counting.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let events = match tokio::time::timeout(Duration::from_millis(200), body.next()).await {
-        Ok(Some(Ok(chunk))) => {
-            text.push_str(&String::from_utf8_lossy(&chunk));
-            parse(&text)
+    // Let anything late (a duplicate from Redis) arrive before counting: read until the
+    // stream has been quiet for a second (bounded by the deadline).
+    while Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(1), body.next()).await {
+            Ok(Some(Ok(chunk))) => text.push_str(&String::from_utf8_lossy(&chunk)),
+            _ => break,
         }
-        _ => events,
-    };
+    }
+    let events = parse(&text);
     assert_eq!(of(&events, "on-a"), ["pending", "running", "completed"], "{text}");
     assert!(
         events
