@@ -281,3 +281,30 @@ impl Link {
         self.queue.max_capacity() - self.queue.capacity()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ClusterEvent;
+
+    #[test]
+    fn cluster_events_parse_hostile_names_and_refuse_garbage() {
+        let event = ClusterEvent::parse("failed:7:a\nb {c}:job:1:\n".as_bytes()).expect("an event");
+        assert_eq!(
+            (event.status.as_str(), event.replica.as_str(), event.id.as_str()),
+            ("failed", "a\nb {c}", ":job:1:\n")
+        );
+        let unicode = ClusterEvent::parse("running:3:ünx".as_bytes()).expect("an event");
+        assert_eq!((unicode.replica.as_str(), unicode.id.as_str()), ("ün", "x"));
+        for garbage in [
+            "",
+            "running",
+            "running:",
+            "running:x:a",
+            "running:9:short",
+            "running:1:ü",
+        ] {
+            assert_eq!(ClusterEvent::parse(garbage.as_bytes()), None, "{garbage:?}");
+        }
+        assert_eq!(ClusterEvent::parse(b"running:1:a\xff"), None);
+    }
+}
