@@ -105,6 +105,7 @@
 //! | `{ns}:seen:<sha1(replica)>` | string, TTL | the epoch's `since` the replica's lease was last renewed under |
 //! | `{ns}:replicas` | hash | `<sha1(replica)>:<incarnation>` → name, for every run that may own unfinished jobs |
 //! | `{ns}:owned:<sha1(replica)>:<incarnation>` | set | that run's unfinished jobs |
+//! | `{ns}:events` | pub/sub channel | every written status change: `<status>:<len(replica)>:<replica><id>` (the console's cluster-wide `/events`) |
 //! | `{ns}:cancel:<sha1(replica)>:<incarnation>` | hash, and a pub/sub channel | cancel requests for that run: id hash → `<generation>:<id>` |
 //! | `{ns}:fence` | string | the last fencing token handed out in the namespace |
 //!

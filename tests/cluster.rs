@@ -107,7 +107,7 @@ async fn two_replicas_share_one_job_view() {
     let own = wait_for(&client, &a, &long, "running", status_is("running")).await;
     assert_eq!(own["replica"], "a");
 
-    // Listing: both replicas' jobs on either.
+    // Listing: both replicas' jobs on either, newest first.
     for server in [&a, &b] {
         let (status, list) = send(client.get(server.url("/jobs"))).await;
         assert_eq!(status, StatusCode::OK, "{list}");
@@ -126,7 +126,7 @@ async fn two_replicas_share_one_job_view() {
             .collect();
         assert_eq!(
             jobs,
-            [(long.as_str(), "running", "a"), (failing.as_str(), "failed", "b")],
+            [(failing.as_str(), "failed", "b"), (long.as_str(), "running", "a")],
             "{list}"
         );
     }

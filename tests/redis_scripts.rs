@@ -388,3 +388,127 @@ async fn a_lease_kept_across_a_new_epoch_re_syncs() {
         "then renewed as usual"
     );
 }
+
+/// One page of `page.lua`: `(member, score)` pairs after `cursor`, in `order`.
+async fn page(
+    conn: &mut MultiplexedConnection,
+    ns: &Ns,
+    cursor: Option<&(String, u64)>,
+    limit: usize,
+    order: &str,
+) -> Vec<(String, u64)> {
+    let (score, member) = match cursor {
+        Some((member, score)) => (score.to_string(), member.clone()),
+        None => ("-inf".to_owned(), String::new()),
+    };
+    let flat: Vec<String> = Script::new(include_str!("../src/redis/scripts/page.lua"))
+        .key(ns.k("jobs"))
+        .arg(score)
+        .arg(member)
+        .arg(limit)
+        .arg(order)
+        .invoke_async(conn)
+        .await
+        .expect("page.lua");
+    flat.chunks_exact(2)
+        .map(|pair| (pair[0].clone(), pair[1].parse().expect("a score")))
+        .collect()
+}
+
+/// Walks every page of `limit` in `order`; `between` runs after each page (to change the index).
+async fn walk(
+    conn: &mut MultiplexedConnection,
+    ns: &Ns,
+    limit: usize,
+    order: &str,
+    mut between: impl FnMut(usize) -> Vec<(u64, String)>,
+) -> Vec<(String, u64)> {
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    for n in 0..10_000 {
+        let got = page(conn, ns, cursor.as_ref(), limit, order).await;
+        assert!(got.len() <= limit, "page {n} holds {} > {limit}", got.len());
+        seen.extend(got.iter().cloned());
+        if got.len() < limit {
+            return seen;
+        }
+        cursor = got.last().cloned();
+        for (score, member) in between(n) {
+            let _: () = redis::cmd("ZADD")
+                .arg(ns.k("jobs"))
+                .arg(score)
+                .arg(member)
+                .query_async(conn)
+                .await
+                .expect("ZADD");
+        }
+    }
+    panic!("the walk did not end within 10 000 pages");
+}
+
+#[tokio::test]
+async fn pages_walk_the_index_in_either_order_once_each_under_inserts() {
+    let Some((_redis, mut conn)) = server("pages_walk_the_index").await else {
+        return;
+    };
+    let ns = Ns::new(&format!("page-{}", std::process::id()));
+    // 700 members on 5 scores: many ties, more than one 256-member batch per score.
+    let mut index: Vec<(String, u64)> = (0..700u64)
+        .map(|n| {
+            (
+                format!("{:040x}", n.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+                1_000 + n % 5,
+            )
+        })
+        .collect();
+    for (member, score) in &index {
+        let _: () = redis::cmd("ZADD")
+            .arg(ns.k("jobs"))
+            .arg(*score)
+            .arg(member)
+            .query_async(&mut conn)
+            .await
+            .expect("ZADD");
+    }
+    index.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+    let oldest_first = index.clone();
+    let newest_first: Vec<_> = index.iter().rev().cloned().collect();
+
+    for limit in [1, 7, 256, 1000] {
+        assert_eq!(
+            walk(&mut conn, &ns, limit, "asc", |_| Vec::new()).await,
+            oldest_first,
+            "asc, {limit}"
+        );
+    }
+    for limit in [7, 255, 1000] {
+        assert_eq!(
+            walk(&mut conn, &ns, limit, "desc", |_| Vec::new()).await,
+            newest_first,
+            "desc, {limit}"
+        );
+    }
+
+    // Newer jobs indexed during a newest-first walk (at the newest score and later) are not met
+    // and shift nothing: the walk still sees exactly the jobs it started with.
+    let mut added = 0u64;
+    let walked = walk(&mut conn, &ns, 13, "desc", |n| {
+        added += 1;
+        vec![(1_004 + n as u64 % 2, format!("{:040x}", u64::MAX - added))]
+    })
+    .await;
+    // Every added member sorts above the others at its score: it is newer than any cursor.
+    assert!(added > 10, "the walk added {added} jobs");
+    assert_eq!(walked, newest_first);
+
+    // A cursor whose job is gone still pages from its place.
+    let (gone, score) = newest_first[100].clone();
+    let _: () = redis::cmd("ZREM")
+        .arg(ns.k("jobs"))
+        .arg(&gone)
+        .query_async(&mut conn)
+        .await
+        .expect("ZREM");
+    let after = page(&mut conn, &ns, Some(&(gone, score)), 5, "desc").await;
+    assert_eq!(after, newest_first[101..106].to_vec());
+}

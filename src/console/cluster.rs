@@ -27,7 +27,7 @@ fn fresh(shared: &Shared, mirror: &RedisMirror, job: ClusterJob) -> JobView {
     JobView::from(job)
 }
 
-/// One page across the cluster, in the order of the mirror's listing.
+/// One page across the cluster, newest first as the mirror lists it.
 pub(crate) async fn page(
     shared: &Shared,
     mirror: &RedisMirror,
@@ -44,7 +44,7 @@ pub(crate) async fn page(
         // is always exactly where this page ends.
         loop {
             let want = query.limit - jobs.len();
-            let page = mirror.jobs(after.as_ref(), want).await?;
+            let page = mirror.jobs_newest_first(after.as_ref(), want).await?;
             for job in page.jobs {
                 looked += 1;
                 let view = fresh(shared, mirror, job);

@@ -12,6 +12,10 @@
 //! connected and stops at the first change after the last one left, so it keeps no worker
 //! alive.
 //!
+//! With a mirror (feature `redis`), a second task per fan-out feeds the other replicas' changes
+//! from the mirror's `{ns}:events` subscription, each job read once from Redis (see `fan_in`);
+//! this replica's own come only from its worker, so none is sent twice.
+//!
 //! [`Worker::subscribe`]: crate::Worker::subscribe
 
 use std::convert::Infallible;
@@ -58,6 +62,10 @@ impl Fanout {
         let (frames, receiver) = broadcast::channel(CLIENT_BUFFER);
         *sender = Some(frames.clone());
         let changes = shared.worker.subscribe();
+        #[cfg(feature = "redis")]
+        if let Some(mirror) = &shared.mirror {
+            tokio::spawn(fan_in(mirror.clone(), mirror.cluster_events(), frames.clone()));
+        }
         tokio::spawn(fan_out(shared.clone(), changes, frames, self.clone()));
         receiver
     }
@@ -89,6 +97,40 @@ async fn fan_out(
             Err(RecvError::Closed) => break,
         };
         if frames.send(Arc::new(frame)).is_err() && fanout.stop_if_unheard(&frames) {
+            break;
+        }
+    }
+}
+
+/// Feeds the other replicas' status changes (from the mirror's `{ns}:events` subscription) to
+/// the fan-out's clients, each job read once from Redis; this replica's own changes come from
+/// its worker. Ends when no client listens any more (at the next event) or the mirror stops.
+#[cfg(feature = "redis")]
+async fn fan_in(
+    mirror: crate::redis::RedisMirror,
+    mut events: broadcast::Receiver<crate::redis::ClusterEvent>,
+    frames: broadcast::Sender<Arc<Frame>>,
+) {
+    loop {
+        let frame = match events.recv().await {
+            Ok(event) if event.replica == mirror.replica() => continue,
+            Ok(event) => match tokio::time::timeout(Duration::from_secs(3), mirror.job(&event.id)).await {
+                Ok(Ok(Some(job))) => {
+                    let view = JobView::from(job);
+                    Frame {
+                        name: view.status,
+                        data: serde_json::to_string(&view).unwrap_or_default(),
+                    }
+                }
+                _ => continue, // gone or unreadable: the listing stays the source of truth
+            },
+            Err(RecvError::Lagged(skipped)) => Frame {
+                name: "lagged",
+                data: format!("{{\"skipped\":{skipped}}}"),
+            },
+            Err(RecvError::Closed) => break,
+        };
+        if frames.send(Arc::new(frame)).is_err() {
             break;
         }
     }

@@ -110,6 +110,11 @@ impl Keys {
 
     /// `{ns}:cancel:<sha1(name)>:<incarnation>`: that run's stored cancel requests (a hash of
     /// id hash to `<generation>:<id>`), and the name of its pub/sub channel.
+    /// The channel `write.lua` publishes every written status change on.
+    pub(crate) fn events(&self) -> String {
+        format!("{}events", self.prefix)
+    }
+
     pub(crate) fn cancels(&self, replica_hash: &str, incarnation: &str) -> String {
         format!("{}cancel:{replica_hash}:{incarnation}", self.prefix)
     }

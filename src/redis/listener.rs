@@ -1,4 +1,4 @@
-//! The cancel listener: a RESP3 connection (to the single node, or to the cluster: see
+//! The cancel listener (and the cluster's events, `{ns}:events`): a RESP3 connection (to the single node, or to the cluster: see
 //! `conn.rs`) subscribed to the current run's cancel channel (a new run's, once one begins).
 //! The connection re-subscribes by itself after a reconnect, and the subscription is affirmed
 //! every heartbeat (on a cluster, that is what finds a failed-over node); a message lost
@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use crate::redis::call::bounded;
 use crate::redis::cancels::apply_cancel;
 use crate::redis::conn::Subscriber;
-use crate::redis::shared::Shared;
+use crate::redis::shared::{ClusterEvent, Shared};
 use crate::worker::Worker;
 
 /// How long to wait before trying again to open the connection or to subscribe.
@@ -42,6 +42,8 @@ pub(crate) async fn run(inner: Arc<Shared>, worker: Worker) {
     drop(pushes);
     let mut runs = inner.run.subscribe();
     let mut subscribed: Option<String> = None;
+    // Every replica's status changes (write.lua publishes them), for the console's /events.
+    let events = inner.keys.events();
     // The subscription is affirmed again every heartbeat: on a cluster this is what makes the
     // client notice a failover of the node it subscribed on (an idle connection sends nothing,
     // so its slot map would never be refreshed and nothing re-subscribed).
@@ -59,7 +61,13 @@ pub(crate) async fn run(inner: Arc<Shared>, worker: Worker) {
                 let _ = bounded(inner.link.health.call_timeout, conn.unsubscribe(&old)).await;
             }
             match bounded(inner.link.health.call_timeout, conn.subscribe(&channel)).await {
-                Ok(()) => subscribed = Some(channel.clone()),
+                Ok(()) => {
+                    subscribed = Some(channel.clone());
+                    if let Err(error) = bounded(inner.link.health.call_timeout, conn.subscribe(&events)).await
+                    {
+                        inner.link.health.error("subscribe to events", &error);
+                    }
+                }
                 Err(error) => {
                     inner.link.health.error("subscribe to cancels", &error);
                     tokio::select! {
@@ -77,6 +85,9 @@ pub(crate) async fn run(inner: Arc<Shared>, worker: Worker) {
                 if let Err(error) = bounded(inner.link.health.call_timeout, conn.subscribe(&channel)).await {
                     inner.link.health.error("subscribe to cancels", &error);
                 }
+                if let Err(error) = bounded(inner.link.health.call_timeout, conn.subscribe(&events)).await {
+                    inner.link.health.error("subscribe to events", &error);
+                }
                 continue;
             }
             () = inner.stop.cancelled() => return,
@@ -84,6 +95,16 @@ pub(crate) async fn run(inner: Arc<Shared>, worker: Worker) {
         let Some(push) = push else { return };
         if push.kind != PushKind::Message {
             continue;
+        }
+        if let (Some(Value::BulkString(from)), Some(Value::BulkString(payload))) =
+            (push.data.first(), push.data.get(1))
+        {
+            if from.as_slice() == events.as_bytes() {
+                if let Some(event) = ClusterEvent::parse(payload) {
+                    let _ = inner.events.send(event); // nobody listening is fine
+                }
+                continue;
+            }
         }
         if let Some(Value::BulkString(payload)) = push.data.get(1) {
             if let Ok(payload) = std::str::from_utf8(payload) {

@@ -157,6 +157,13 @@ impl RedisMirror {
         &self.inner.shared.settings.replica
     }
 
+    /// Every replica's status changes as published on `{ns}:events` (pub/sub, at most once):
+    /// nothing while Redis is unreachable or before [`start`](RedisMirror::start); a receiver
+    /// more than 4 096 events behind skips.
+    pub(crate) fn cluster_events(&self) -> tokio::sync::broadcast::Receiver<crate::redis::ClusterEvent> {
+        self.inner.shared.events.subscribe()
+    }
+
     /// The namespace.
     #[must_use]
     pub fn namespace(&self) -> &str {
@@ -273,6 +280,8 @@ impl RedisMirror {
 
     /// One page of the namespace's jobs, oldest submission first: up to `limit` (clamped to
     /// 1..=1000) after `after` (`None` for the first page). Follow [`Page::next`] for the rest.
+    /// For the newest jobs first, as the console lists them, see
+    /// [`jobs_newest_first`](RedisMirror::jobs_newest_first).
     /// Statuses are as in [`job`](RedisMirror::job).
     ///
     /// # Examples
@@ -308,6 +317,56 @@ impl RedisMirror {
             running.conn.clone(),
             after,
             limit.clamp(1, 1000),
+            false,
+        ))
+        .await
+    }
+
+    /// One page of the namespace's jobs, newest submission first: up to `limit` (clamped to
+    /// 1..=1000) older than `after` (`None` for the first page, the newest jobs). Follow
+    /// [`Page::next`] for the rest. Statuses are as in [`job`](RedisMirror::job).
+    ///
+    /// The order is by submission time (ms), then by the id's hash; a cursor is stable under
+    /// inserts: jobs submitted while a client walks the pages are newer than its cursor, so they
+    /// never shift a later page (they show on a new first page). This is the order of the
+    /// console's `GET /jobs`. A cursor from [`jobs`](RedisMirror::jobs) (oldest first) is
+    /// accepted too and means the same point in the index.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn newest(mirror: &background_worker::RedisMirror) -> Result<(), background_worker::ClusterError> {
+    /// let page = mirror.jobs_newest_first(None, 10).await?;
+    /// for job in &page.jobs {
+    ///     println!("{} {} on {}", job.id, job.status, job.replica);
+    /// }
+    /// if let Some(next) = page.next {
+    ///     let older = mirror.jobs_newest_first(Some(&next), 10).await?;
+    ///     println!("then {} older jobs", older.jobs.len());
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`job`](RedisMirror::job).
+    ///
+    /// # Cancel safety
+    ///
+    /// Only reads; cancel safe.
+    pub async fn jobs_newest_first(
+        &self,
+        after: Option<&PageCursor>,
+        limit: usize,
+    ) -> Result<Page, ClusterError> {
+        let running = self.inner.running()?;
+        self.bounded(query::page(
+            &self.inner.shared,
+            running.conn.clone(),
+            after,
+            limit.clamp(1, 1000),
+            true,
         ))
         .await
     }

@@ -45,6 +45,7 @@ mod writer;
 mod call;
 mod conn;
 mod shared;
+pub(crate) use shared::ClusterEvent;
 // The data, the key layout and the scripts.
 mod error;
 mod health;

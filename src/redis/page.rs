@@ -5,7 +5,8 @@ use std::str::FromStr;
 
 use crate::redis::job::ClusterJob;
 
-/// One page of [`RedisMirror::jobs`](crate::RedisMirror::jobs), oldest submission first.
+/// One page of [`RedisMirror::jobs`](crate::RedisMirror::jobs) (oldest submission first) or
+/// [`RedisMirror::jobs_newest_first`](crate::RedisMirror::jobs_newest_first).
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 #[non_exhaustive]
@@ -16,9 +17,10 @@ pub struct Page {
     pub next: Option<PageCursor>,
 }
 
-/// Where a page of [`RedisMirror::jobs`](crate::RedisMirror::jobs) ends. It survives
-/// trimming: the next page starts after the last job seen, whether or not that job's record is
-/// still there.
+/// Where a page of [`RedisMirror::jobs`](crate::RedisMirror::jobs) or
+/// [`RedisMirror::jobs_newest_first`](crate::RedisMirror::jobs_newest_first) ends: a point in
+/// the index (submission time, then id hash). It survives trimming: the next page starts after
+/// the last job seen, in the page's order, whether or not that job's record is still there.
 ///
 /// It prints as `<score>-<hash>` and parses back from that, for an HTTP `?after=` parameter.
 ///

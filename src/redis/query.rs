@@ -86,6 +86,7 @@ pub(crate) async fn page(
     conn: Conn,
     after: Option<&PageCursor>,
     limit: usize,
+    newest_first: bool,
 ) -> Result<Page, ClusterError> {
     let health = &inner.link.health;
     let (score, member) = match after {
@@ -96,7 +97,11 @@ pub(crate) async fn page(
     let flat: Vec<String> = retry(health, "list jobs", || {
         let mut conn = conn.clone();
         let mut invocation = inner.scripts.page.key(&index);
-        invocation.arg(&score).arg(&member).arg(limit);
+        invocation
+            .arg(&score)
+            .arg(&member)
+            .arg(limit)
+            .arg(if newest_first { "desc" } else { "asc" });
         async move { invocation.invoke_async(&mut conn).await }
     })
     .await?;

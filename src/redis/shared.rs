@@ -21,6 +21,9 @@ use crate::redis::settings::Settings;
 use crate::redis::update::Update;
 
 /// The state behind every clone of one mirror that its background tasks use.
+/// Cluster events a receiver may fall behind before it skips.
+pub(crate) const EVENT_BUFFER: usize = 4_096;
+
 pub(crate) struct Shared {
     pub(crate) settings: Settings,
     pub(crate) keys: Keys,
@@ -42,6 +45,33 @@ pub(crate) struct Shared {
     pub(crate) stop: CancellationToken,
     /// `close` began: the writer flushes and finishes.
     pub(crate) closing: AtomicBool,
+    /// Every replica's status changes as published on `{ns}:events` (bounded: a slow
+    /// receiver skips, the listener never waits).
+    pub(crate) events: tokio::sync::broadcast::Sender<ClusterEvent>,
+}
+
+/// One status change published by a replica's write (`write.lua`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClusterEvent {
+    pub(crate) id: String,
+    pub(crate) status: String,
+    pub(crate) replica: String,
+}
+
+impl ClusterEvent {
+    /// Parses `<status>:<len(replica)>:<replica><id>`.
+    pub(crate) fn parse(payload: &[u8]) -> Option<Self> {
+        let text = std::str::from_utf8(payload).ok()?;
+        let (status, rest) = text.split_once(':')?;
+        let (len, rest) = rest.split_once(':')?;
+        let len: usize = len.parse().ok()?;
+        let (replica, id) = (rest.get(..len)?, rest.get(len..)?);
+        Some(Self {
+            id: id.to_owned(),
+            status: status.to_owned(),
+            replica: replica.to_owned(),
+        })
+    }
 }
 
 impl Shared {
@@ -52,6 +82,7 @@ impl Shared {
             run: watch::Sender::new(Arc::new(Run::new(0))),
             lost: Mutex::default(),
             claims: Mutex::default(),
+            events: tokio::sync::broadcast::Sender::new(EVENT_BUFFER),
             settings,
             client,
             scripts: Scripts::new(),
@@ -248,5 +279,32 @@ impl Link {
     /// Transitions waiting to be written.
     pub(crate) fn depth(&self) -> usize {
         self.queue.max_capacity() - self.queue.capacity()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ClusterEvent;
+
+    #[test]
+    fn cluster_events_parse_hostile_names_and_refuse_garbage() {
+        let event = ClusterEvent::parse("failed:7:a\nb {c}:job:1:\n".as_bytes()).expect("an event");
+        assert_eq!(
+            (event.status.as_str(), event.replica.as_str(), event.id.as_str()),
+            ("failed", "a\nb {c}", ":job:1:\n")
+        );
+        let unicode = ClusterEvent::parse("running:3:ünx".as_bytes()).expect("an event");
+        assert_eq!((unicode.replica.as_str(), unicode.id.as_str()), ("ün", "x"));
+        for garbage in [
+            "",
+            "running",
+            "running:",
+            "running:x:a",
+            "running:9:short",
+            "running:1:ü",
+        ] {
+            assert_eq!(ClusterEvent::parse(garbage.as_bytes()), None, "{garbage:?}");
+        }
+        assert_eq!(ClusterEvent::parse(b"running:1:a\xff"), None);
     }
 }

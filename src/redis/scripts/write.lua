@@ -33,6 +33,9 @@
 -- - another owner run: the later submission wins, by submission time, then replica name, then
 --   run. A record never returns to an older submission.
 --
+-- Each written update that is not only progress is published on {ns}:events (see the end of
+-- `write`), for the console's cluster-wide /events: pub/sub, at most once.
+--
 -- Returns one code per update: 1 (written), 0 (refused as stale), -2 (the record holds another
 -- id: a hash collision, refused) or -3 (refused: the writer's run is dead; then all are -3).
 local index, expiry, owned = KEYS[1], KEYS[2], KEYS[3]
@@ -50,7 +53,7 @@ local function write(job, a)
   local gen, sub, stage = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
   local tok = tonumber(ARGV[a + 15])
   local cur = redis.call('HMGET', job, 'id', 'rep', 'inc', 'gen', 'sub', 'stage', 'tok')
-  local same = false
+  local same, progress_only = false, false
   if cur[1] then
     if cur[1] ~= id then return -2 end
     local cgen, csub, cstage, ctok = tonumber(cur[4]), tonumber(cur[5]), tonumber(cur[6]), tonumber(cur[7])
@@ -69,6 +72,7 @@ local function write(job, a)
           elseif stage == cstage and stage ~= 1 then
             return 0
           end
+          progress_only = stage == cstage
         end
       elseif sub < csub or (sub == csub and (rep < cur[2] or (rep == cur[2] and inc <= cur[3]))) then
         return 0
@@ -99,6 +103,11 @@ local function write(job, a)
     redis.call('PERSIST', job)
     redis.call('ZREM', expiry, member)
     redis.call('SADD', owned, member)
+  end
+  if not progress_only then
+    -- {ns}:events, beside {ns}:jobs: '<status>:<len(replica)>:<replica><id>' (at most once).
+    redis.call('PUBLISH', string.sub(index, 1, -5) .. 'events',
+      status .. ':' .. #rep .. ':' .. rep .. id)
   end
   return 1
 end
