@@ -28,6 +28,7 @@
 // The handle and its public parts.
 mod builder;
 mod claims;
+mod lookup;
 mod mirror;
 mod observer;
 // The background tasks and the queries, with the pieces they share.
