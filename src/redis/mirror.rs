@@ -158,7 +158,8 @@ impl RedisMirror {
 
     /// Every replica's status changes as published on `{ns}:events` (pub/sub, at most once):
     /// nothing while Redis is unreachable or before [`start`](RedisMirror::start); a receiver
-    /// more than 4 096 events behind skips.
+    /// more than 4 096 events behind skips. Only the console reads them.
+    #[cfg(feature = "axum")]
     pub(crate) fn cluster_events(&self) -> tokio::sync::broadcast::Receiver<crate::redis::ClusterEvent> {
         self.inner.shared.events.subscribe()
     }

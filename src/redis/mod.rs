@@ -46,6 +46,7 @@ mod writer;
 mod call;
 mod conn;
 mod shared;
+#[cfg(feature = "axum")]
 pub(crate) use shared::ClusterEvent;
 // The data, the key layout and the scripts.
 mod error;
