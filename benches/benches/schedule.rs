@@ -247,49 +247,10 @@ fn delay() {
 mod mirrored {
     //! Part 3: the tick start delay with a `RedisMirror`.
 
-    use std::net::{TcpListener, TcpStream};
-    use std::process::{Child, Command, Stdio};
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use background_worker::{RedisMirror, Worker};
-
-    /// A `redis-server` this bench started, killed on drop.
-    struct Server(Option<Child>);
-
-    impl Drop for Server {
-        fn drop(&mut self) {
-            if let Some(child) = &mut self.0 {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
-    }
-
-    fn redis() -> Option<(Server, u16)> {
-        if let Some(port) = std::env::var("BACKGROUND_WORKER_REDIS_PORT")
-            .ok()
-            .and_then(|p| p.parse().ok())
-        {
-            return Some((Server(None), port));
-        }
-        let port = TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let server = Server(Some(child));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Some((server, port))
-    }
+    use background_worker_benches::redis_server::redis;
 
     const LEASE: Duration = Duration::from_secs(1);
 
