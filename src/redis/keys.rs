@@ -97,7 +97,7 @@ impl Keys {
         format!("{}lease:{replica_hash}", self.prefix)
     }
 
-    /// `{ns}:seen:<sha1(name)>`: the epoch (its `since`) the replica's lease was last renewed
+    /// `{ns}:seen:<sha1(name)>`: the epoch (its counter `n`) the replica's lease was last renewed
     /// under, with the lease's TTL.
     pub(crate) fn seen(&self, replica_hash: &str) -> String {
         format!("{}seen:{replica_hash}", self.prefix)

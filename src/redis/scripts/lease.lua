@@ -4,7 +4,7 @@
 -- KEYS[2] replicas  {ns}:replicas, run field -> replica name
 -- KEYS[3] dead      {ns}:dead:<sha1(replica)>:<run>
 -- KEYS[4] epoch     {ns}:epoch
--- KEYS[5] seen      {ns}:seen:<sha1(replica)>, the epoch's `since` at the last renewal, with
+-- KEYS[5] seen      {ns}:seen:<sha1(replica)>, the epoch's `n` at the last renewal, with
 --                   the lease's TTL
 -- ARGV[1] run (incarnation)   ARGV[2] lease ms   ARGV[3] the run's replicas field
 -- ARGV[4] replica name        ARGV[5] '1': the caller never saw this run hold its lease
@@ -31,10 +31,10 @@ if held == run then
   -- before it) is a Redis that forgot. Compared with the epoch this lease last saw, not with
   -- whether this call began it: another replica's script may have begun it first.
   epoch_young(epoch, lease_ms, now)
-  local since = redis.call('HGET', epoch, 'since')
+  local n = epoch_n(epoch)
   local last = redis.call('GET', seen)
-  redis.call('SET', seen, since, 'PX', lease_ms)
-  if last ~= since then return 2 end
+  redis.call('SET', seen, n, 'PX', lease_ms)
+  if last ~= n then return 2 end
   return 1
 end
 if ARGV[5] == '1' and redis.call('HEXISTS', replicas, ARGV[3]) == 0 then
@@ -42,12 +42,12 @@ if ARGV[5] == '1' and redis.call('HEXISTS', replicas, ARGV[3]) == 0 then
   redis.call('SET', lease, run, 'PX', lease_ms)
   redis.call('HSET', replicas, ARGV[3], ARGV[4])
   epoch_young(epoch, lease_ms, now)
-  redis.call('SET', seen, redis.call('HGET', epoch, 'since'), 'PX', lease_ms)
+  redis.call('SET', seen, epoch_n(epoch), 'PX', lease_ms)
   return 0
 end
 if run_dead(lease, dead, epoch, run, lease_ms, now) then return -2 end
 redis.call('SET', lease, run, 'PX', lease_ms)
 redis.call('HSET', replicas, ARGV[3], ARGV[4])
 epoch_young(epoch, lease_ms, now)
-redis.call('SET', seen, redis.call('HGET', epoch, 'since'), 'PX', lease_ms)
+redis.call('SET', seen, epoch_n(epoch), 'PX', lease_ms)
 return 2

@@ -2,7 +2,8 @@
 -- write, lease, read, judge, cancel, mark_lost and forget (never copied into them).
 --
 -- The epoch. `{ns}:epoch` (a hash) holds `rid`, the Redis `run_id` it was set under, `since`,
--- when the epoch began (ms, Redis clock), and `grace`, the longest lease seen since (ms). A
+-- when the epoch began (ms, Redis clock), `grace`, the longest lease seen since (ms), and `n`,
+-- a counter bumped at every new epoch (its identity: two epochs can begin in one ms). A
 -- different `run_id` (Redis restarted, even one that reloaded its data from AOF or RDB, or a
 -- failover to another server process) or a missing key (FLUSHALL, a fresh empty Redis) starts a
 -- new epoch at that moment. While the epoch is younger than `grace`, Redis may have forgotten
@@ -30,11 +31,17 @@ local function epoch_young(epoch, lease_ms, now)
     since = now
     if lease_ms > grace then grace = lease_ms end
     redis.call('HSET', epoch, 'rid', rid, 'since', since, 'grace', grace)
+    redis.call('HINCRBY', epoch, 'n', 1)
   elseif lease_ms > grace then
     grace = lease_ms
     redis.call('HSET', epoch, 'grace', grace)
   end
   return now - since < grace, since + grace - now
+end
+
+-- The current epoch's identity (`n`; '0' for an epoch begun before `n` was kept).
+local function epoch_n(epoch)
+  return redis.call('HGET', epoch, 'n') or '0'
 end
 
 -- Whether the run `run` (its lease key, its dead key) is dead; decides it for good if so.
