@@ -183,8 +183,8 @@
 //! goes on as alive). Every lease renewal checks the epoch, so a run re-syncs at its first
 //! renewal on the new master whether its lease was among the lost writes or not.
 //!
-//! **Nothing lost.** Transitions wait in a bounded queue while Redis is slow or down, and are
-//! written in order when it answers. Past the bound, the mirror re-syncs from a snapshot of the
+//! **Nothing lost.** Transitions wait in a bounded queue while Redis is slow or down (one entry
+//! per submission, its latest state), and are written when it answers. Past the bound, the mirror re-syncs from a snapshot of the
 //! registry (`Worker::tasks`), and also whenever a new run begins or Redis forgot the lease. A
 //! task that ended and was removed from the registry (by its retention) before such a re-sync is
 //! marked `lost` if Redis had it as unfinished: the registry no longer knows how it ended.

@@ -123,7 +123,7 @@ async fn write(
     let h = hash(replica);
     // One update in write.lua's batch layout (KEYS 1-6, then the update's record; 4 shared ARGV,
     // then 16 per update).
-    let codes: Vec<i64> = judging!("write.lua")
+    let codes: String = judging!("write.lua")
         .key(ns.k("jobs"))
         .key(ns.k("expiry"))
         .key(ns.k(&format!("owned:{h}:{run}")))
@@ -154,8 +154,14 @@ async fn write(
         .invoke_async(conn)
         .await
         .expect("write.lua");
-    assert_eq!(codes.len(), 1, "one code per update");
-    codes[0]
+    // One character per update: '1' written, '0' stale, 'c' a hash collision, 'd' a dead run.
+    match codes.as_str() {
+        "1" => 1,
+        "0" => 0,
+        "c" => -2,
+        "d" => -3,
+        other => panic!("one code per update, got {other:?}"),
+    }
 }
 
 async fn unclaim(conn: &mut MultiplexedConnection, ns: &Ns, run: &str, generation: u64, token: &str) -> i64 {

@@ -323,6 +323,54 @@ async fn an_overflowing_queue_resyncs_from_the_registry() {
     mirror.close(SOON).await.unwrap();
 }
 
+/// The queue's bound counts submissions, not transitions: a submission's later transitions
+/// merge into its waiting entry and never need room, so a burst of short tasks within the bound
+/// is written without a re-sync, each at its final state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submissions_transitions_wait_as_one_entry() {
+    let Some(redis) = RedisServer::shared("a_submissions_transitions_wait_as_one_entry") else {
+        return;
+    };
+    let ns = namespace("merged");
+    let mirror = RedisMirror::builder(redis.url())
+        .namespace(&ns)
+        .replica("a")
+        .queue_capacity(10)
+        .build()
+        .unwrap();
+    let worker = Worker::builder().observer(mirror.observer()).build();
+    // 10 tasks, 30 transitions, before the mirror starts: 10 entries, nothing dropped.
+    for n in 0..10 {
+        worker
+            .submit(format!("job-{n}"), || async { Ok(()) })
+            .await
+            .unwrap();
+        worker.wait(&format!("job-{n}")).await;
+    }
+    let health = mirror.health();
+    assert_eq!(
+        (health.queue_depth, health.overflows, health.needs_resync),
+        (10, 0, false),
+        "{health:?}"
+    );
+    // An eleventh submission finds no room.
+    worker.submit("job-10", || async { Ok(()) }).await.unwrap();
+    worker.wait("job-10").await;
+    let health = mirror.health();
+    assert!(health.overflows >= 1 && health.needs_resync, "{health:?}");
+
+    mirror.start(&worker).unwrap();
+    let listed = eventually("all 11 listed, completed", SOON, || async {
+        let page = mirror.jobs(None, 100).await.ok()?;
+        (page.jobs.len() == 11 && page.jobs.iter().all(|job| job.status == ClusterStatus::Completed))
+            .then_some(page)
+    })
+    .await;
+    assert!(listed.next.is_none());
+    worker.shutdown().await;
+    mirror.close(SOON).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_ids_stay_in_their_own_records() {
     let Some(redis) = RedisServer::shared("hostile_ids_stay_in_their_own_records") else {

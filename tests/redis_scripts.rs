@@ -73,7 +73,7 @@ async fn lease(conn: &mut MultiplexedConnection, ns: &Ns, run: &str, fresh: bool
 }
 
 async fn write(conn: &mut MultiplexedConnection, ns: &Ns, run: &str, stage: u8, status: &str) -> i64 {
-    let codes: Vec<i64> = judging!("write.lua")
+    let codes: String = judging!("write.lua")
         .key(ns.k("jobs"))
         .key(ns.k("expiry"))
         .key(ns.k(&format!("owned:a:{run}")))
@@ -104,8 +104,14 @@ async fn write(conn: &mut MultiplexedConnection, ns: &Ns, run: &str, stage: u8, 
         .invoke_async(conn)
         .await
         .expect("write.lua");
-    assert_eq!(codes.len(), 1, "one code per update");
-    codes[0]
+    // One character per update: '1' written, '0' stale, 'c' a hash collision, 'd' a dead run.
+    match codes.as_str() {
+        "1" => 1,
+        "0" => 0,
+        "c" => -2,
+        "d" => -3,
+        other => panic!("one code per update, got {other:?}"),
+    }
 }
 
 /// The read script's code and the record's status, if any.

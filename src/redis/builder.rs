@@ -134,8 +134,10 @@ impl MirrorBuilder {
         self
     }
 
-    /// How many transitions may wait for Redis (while it is slow or unreachable). Beyond it
-    /// the observer drops them and schedules a re-sync from the registry instead, so nothing
+    /// How many submissions may wait for Redis (while it is slow or unreachable, or behind a
+    /// burst). A submission waits as one entry, its latest state: a later transition of it
+    /// is merged into its entry and never needs room. Beyond the bound the observer drops new
+    /// submissions' transitions and schedules a re-sync from the registry instead, so nothing
     /// is lost, only written later in one go. Default: [`DEFAULT_QUEUE_CAPACITY`].
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.settings.queue_capacity = capacity.max(1);

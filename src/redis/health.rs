@@ -49,7 +49,8 @@ pub struct MirrorHealth {
     /// Tasks cancelled here by self-fencing
     /// ([`MirrorBuilder::self_fence`](crate::MirrorBuilder::self_fence)).
     pub self_fenced: u64,
-    /// Transitions waiting to be written.
+    /// Submissions whose latest state waits to be written (a submission's transitions wait
+    /// merged into one entry).
     pub queue_depth: usize,
     /// The bound of that queue.
     pub queue_capacity: usize,
@@ -57,7 +58,7 @@ pub struct MirrorHealth {
     pub written: u64,
     /// Writes that Redis refused as stale (an older submission or an earlier stage).
     pub fenced: u64,
-    /// Transitions not queued because the queue was full (each schedules a re-sync from the
+    /// Transitions (or progress samples) not queued because the queue was full (each schedules a re-sync from the
     /// registry, which covers them).
     pub overflows: u64,
     /// Re-syncs done (after an overflow, after a new run began, or after Redis forgot the lease

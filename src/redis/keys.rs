@@ -12,7 +12,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The SHA-1 of `data` in lowercase hex (40 characters).
 pub(crate) fn digest(data: &str) -> String {
-    sha1_smol::Sha1::from(data).digest().to_string()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    // Hex by hand: the writer hashes every id it writes, and `Display` goes through the
+    // formatting machinery a byte at a time.
+    let mut out = String::with_capacity(40);
+    for byte in sha1_smol::Sha1::from(data).digest().bytes() {
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    out
 }
 
 /// A fresh random token (16 hex digits) naming one run of one replica.
@@ -67,7 +75,12 @@ impl Keys {
 
     /// `{ns}:job:<sha1(id)>`: the job's record, a hash.
     pub(crate) fn job(&self, id_hash: &str) -> String {
-        format!("{}job:{id_hash}", self.prefix)
+        // Concatenated rather than `format!`: one per update written.
+        let mut key = String::with_capacity(self.prefix.len() + 4 + id_hash.len());
+        key.push_str(&self.prefix);
+        key.push_str("job:");
+        key.push_str(id_hash);
+        key
     }
 
     /// `{ns}:fence`: the last fencing token handed out in the namespace (`scripts/claim.lua`).
@@ -135,6 +148,8 @@ mod tests {
             assert!(key.starts_with("{ns}:job:"));
             assert!(seen.insert(key));
         }
+        // The SHA-1 of "a", as the scripts and `redis-cli` name it.
+        assert_eq!(digest("a"), "86f7e437faa5a7fce15d1ddcb9eaeaea377667b8");
         assert!(valid_namespace("jobs-1.a_b"));
         assert!(!valid_namespace("a{b"));
         assert!(!valid_namespace(""));

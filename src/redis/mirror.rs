@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::{Duration, SystemTime};
 
 use crate::redis::conn::Conn;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::info::TaskInfo;
@@ -19,7 +19,6 @@ use crate::redis::observer::MirrorObserver;
 use crate::redis::query::CancelRequest;
 use crate::redis::settings::Settings;
 use crate::redis::shared::{Link, Shared};
-use crate::redis::update::Update;
 use crate::redis::{heartbeat, lease, listener, query, trimmer, writer};
 use crate::schedule::TickClaimer;
 use crate::worker::Worker;
@@ -36,7 +35,8 @@ const CANCEL_POLL: Duration = Duration::from_millis(25);
 ///
 /// Redis is a mirror and a message path, never on the worker's hot path: the worker's own
 /// `submit`, status queries, `cancel` and `shutdown` never wait for it and keep working while
-/// it is slow or down. A [`MirrorObserver`] copies each transition into a bounded queue; a
+/// it is slow or down. A [`MirrorObserver`] merges each transition into a bounded queue (one
+/// entry per submission, its latest state); a
 /// background writer sends them to Redis in pipelined batches, in order per task, through Lua
 /// scripts that refuse stale writes; while Redis is unreachable they wait (and beyond the
 /// bound, a re-sync from the registry replaces them). See the [module docs](crate#redis-mirror)
@@ -96,7 +96,6 @@ pub struct RedisMirror {
 /// The handle's state: what the background tasks share, and what only the handle uses.
 pub(crate) struct Inner {
     pub(crate) shared: Arc<Shared>,
-    receiver: Mutex<Option<mpsc::Receiver<Update>>>,
     running: OnceLock<Running>,
 }
 
@@ -129,12 +128,10 @@ impl Inner {
 
 impl RedisMirror {
     pub(crate) fn new(client: redis::Client, settings: Settings) -> Self {
-        let (queue, receiver) = mpsc::channel(settings.queue_capacity);
-        let link = Arc::new(Link::new(queue, &settings));
+        let link = Arc::new(Link::new(&settings));
         Self {
             inner: Arc::new(Inner {
                 shared: Arc::new(Shared::new(client, settings, link)),
-                receiver: Mutex::new(Some(receiver)),
                 running: OnceLock::new(),
             }),
         }
@@ -157,11 +154,14 @@ impl RedisMirror {
     }
 
     /// Every replica's status changes as published on `{ns}:events` (pub/sub, at most once):
-    /// nothing while Redis is unreachable or before [`start`](RedisMirror::start); a receiver
-    /// more than 4 096 events behind skips. Only the console reads them.
+    /// nothing while Redis is unreachable or before [`start`](RedisMirror::start), nor until
+    /// the listener has subscribed (it does only while a receiver exists); a receiver more
+    /// than 4 096 events behind skips. Only the console reads them.
     #[cfg(feature = "axum")]
     pub(crate) fn cluster_events(&self) -> tokio::sync::broadcast::Receiver<crate::redis::ClusterEvent> {
-        self.inner.shared.events.subscribe()
+        let receiver = self.inner.shared.events.subscribe();
+        self.inner.shared.events_wanted.notify_one();
+        receiver
     }
 
     /// The namespace.
@@ -183,8 +183,8 @@ impl RedisMirror {
     /// samples progress, the cancel listener and the trimmer. It connects lazily and returns
     /// at once, whether Redis is up or not; [`health`](RedisMirror::health) tells.
     ///
-    /// Transitions seen before `start` were queued (up to the queue's bound; beyond it, a
-    /// re-sync covers them).
+    /// Transitions seen before `start` were queued (up to the queue's bound of submissions;
+    /// beyond it, a re-sync covers them).
     ///
     /// # Errors
     ///
@@ -200,12 +200,9 @@ impl RedisMirror {
         let already = || ClusterError::InvalidConfig {
             reason: "the mirror is already started".to_owned(),
         };
-        let receiver = inner
-            .receiver
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-            .ok_or_else(already)?;
+        if inner.running.get().is_some() {
+            return Err(already());
+        }
         let conn = inner.shared.connect()?;
         let (flushed_tx, flushed) = watch::channel(false);
         let running = Running {
@@ -222,7 +219,6 @@ impl RedisMirror {
                 Arc::clone(&inner.shared),
                 worker.clone(),
                 conn.clone(),
-                receiver,
                 flushed_tx,
             )),
             tokio::spawn(heartbeat::run(

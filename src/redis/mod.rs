@@ -16,12 +16,13 @@
 //! 3. their shared state (`shared.rs`: settings, keys, scripts, the link with the observer),
 //!    one Redis call as the mirror makes it (`call.rs`) and the connection, one node or a
 //!    Redis Cluster (`conn.rs`);
-//! 4. the data (`job.rs`, `update.rs`, `page.rs`, `health.rs`, `error.rs`, `settings.rs`), the
+//! 4. the data (`job.rs`, `update.rs`, `queue.rs`, `page.rs`, `health.rs`, `error.rs`, `settings.rs`), the
 //!    key layout (`keys.rs`) and the Lua scripts (`scripts.rs`, one file each in `scripts/`).
 //!
 //! Invariants:
 //! - Only the writer writes task states, and only through the fenced `WRITE` script.
-//! - Nothing here runs on the worker's hot path: the observer only does a `try_send`.
+//! - Nothing here runs on the worker's hot path: the observer only merges into a queue under
+//!   a mutex it holds for that alone.
 //! - Every key of a namespace starts with the hash tag `{ns}`; ids and replica names enter
 //!   keys only as SHA-1 hex.
 
@@ -54,6 +55,7 @@ mod health;
 mod job;
 mod keys;
 mod page;
+mod queue;
 mod scripts;
 mod settings;
 mod token;

@@ -1,5 +1,5 @@
-//! [`MirrorObserver`]: the worker's side of the mirror. It only copies each transition into a
-//! bounded queue; it never waits, never touches the network, never blocks.
+//! [`MirrorObserver`]: the worker's side of the mirror. It only merges each transition into a
+//! bounded queue (`queue.rs`); it never waits, never touches the network, never blocks.
 
 use std::fmt;
 use std::sync::atomic::Ordering;
@@ -7,17 +7,17 @@ use std::sync::Arc;
 
 use crate::observe::{Observer, Transition};
 use crate::redis::shared::Link;
-use crate::redis::update::Update;
 use crate::status::TaskStatus;
 
 /// The [`Observer`] of a [`RedisMirror`](crate::RedisMirror), from
 /// [`RedisMirror::observer`](crate::RedisMirror::observer): register it on the worker's
 /// builder with [`WorkerBuilder::observer`](crate::WorkerBuilder::observer).
 ///
-/// Each call copies the transition (id, generation, status, times) into the mirror's bounded
-/// queue and returns: it never waits for Redis. When the queue is full the transition is not
-/// kept; instead the mirror re-syncs every task from the worker's registry, so the cluster view
-/// catches up rather than silently missing a state.
+/// Each call merges the transition (status, times) into its submission's entry in the
+/// mirror's bounded queue, or adds one (copying the id), and returns: it never waits for
+/// Redis, and it wakes the writer only when the queue was empty. When the queue is full the
+/// transition is not kept; instead the mirror re-syncs every task from the worker's registry,
+/// so the cluster view catches up rather than silently missing a state.
 ///
 /// # Examples
 ///
@@ -52,6 +52,6 @@ impl Observer for MirrorObserver {
                 .generations
                 .fetch_max(transition.generation + 1, Ordering::Relaxed);
         }
-        self.link.send(Update::from_transition(transition));
+        self.link.send_transition(transition);
     }
 }

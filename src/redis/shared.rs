@@ -5,17 +5,18 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use redis::aio::ConnectionManagerConfig;
-use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
+use crate::observe::Transition;
 use crate::redis::conn::{cluster_client, Conn};
 use crate::redis::health::HealthCell;
 use crate::redis::keys::{digest, incarnation, Keys};
+use crate::redis::queue::{Pushed, Queue};
 use crate::redis::scripts::Scripts;
 use crate::redis::settings::Settings;
 use crate::redis::update::Update;
@@ -48,6 +49,9 @@ pub(crate) struct Shared {
     /// Every replica's status changes as published on `{ns}:events` (bounded: a slow
     /// receiver skips, the listener never waits).
     pub(crate) events: tokio::sync::broadcast::Sender<ClusterEvent>,
+    /// Wakes the listener when a receiver of `events` appears: it subscribes to `{ns}:events`
+    /// only while someone receives them (a replica without an open `/events` stream reads none).
+    pub(crate) events_wanted: Notify,
 }
 
 /// One status change published by a replica's write (`write.lua`).
@@ -83,6 +87,7 @@ impl Shared {
             lost: Mutex::default(),
             claims: Mutex::default(),
             events: tokio::sync::broadcast::Sender::new(EVENT_BUFFER),
+            events_wanted: Notify::new(),
             settings,
             client,
             scripts: Scripts::new(),
@@ -227,12 +232,16 @@ impl Run {
 /// a worker handle) do not keep each other alive through it.
 #[derive(Debug)]
 pub(crate) struct Link {
-    pub(crate) queue: mpsc::Sender<Update>,
+    /// The updates waiting for the writer (see `queue.rs`). A plain mutex: held for one merge
+    /// or one push by the observer, and for one swap by the writer; never across an `.await`.
+    queue: Mutex<Queue>,
+    /// Submissions the queue may hold.
+    capacity: usize,
     /// Set when an update could not be queued: the writer re-syncs from the registry.
     pub(crate) resync: AtomicBool,
     /// A re-sync is being written.
     pub(crate) resyncing: AtomicBool,
-    /// Wakes the writer for a re-sync or the close.
+    /// Wakes the writer: the queue is no longer empty, or a re-sync or the close is due.
     pub(crate) wake: Notify,
     pub(crate) health: HealthCell,
     /// The highest generation the observer saw submitted (plus one; 0: none).
@@ -240,9 +249,10 @@ pub(crate) struct Link {
 }
 
 impl Link {
-    pub(crate) fn new(queue: mpsc::Sender<Update>, settings: &Settings) -> Self {
+    pub(crate) fn new(settings: &Settings) -> Self {
         Self {
-            queue,
+            queue: Mutex::default(),
+            capacity: settings.queue_capacity,
             generations: AtomicU64::new(0),
             resync: AtomicBool::new(false),
             resyncing: AtomicBool::new(false),
@@ -251,18 +261,41 @@ impl Link {
         }
     }
 
-    /// Queues `update` without waiting; when the queue is full, schedules a re-sync instead.
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues a transition without waiting (merged into its submission's waiting update if
+    /// there is one); when the queue is full, schedules a re-sync instead.
+    pub(crate) fn send_transition(&self, transition: &Transition<'_>) {
+        let pushed = self.queue().push_transition(transition, self.capacity);
+        self.pushed(pushed);
+    }
+
+    /// Queues `update` as [`send_transition`](Link::send_transition) does.
     pub(crate) fn send(&self, update: Update) {
-        match self.queue.try_send(update) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
+        let pushed = self.queue().push(update, self.capacity);
+        self.pushed(pushed);
+    }
+
+    fn pushed(&self, pushed: Pushed) {
+        match pushed {
+            // The writer is woken only when the queue stops being empty: while it writes, the
+            // queue fills without a wake-up per transition.
+            Pushed::Kept(true) => self.wake.notify_one(),
+            Pushed::Kept(false) => {}
+            Pushed::Full => {
                 self.health.overflows.fetch_add(1, Ordering::Relaxed);
                 if !self.resync.swap(true, Ordering::AcqRel) {
                     self.wake.notify_one();
                 }
             }
-            Err(TrySendError::Closed(_)) => {}
         }
+    }
+
+    /// Takes every waiting update (the writer's side).
+    pub(crate) fn take(&self) -> Vec<Update> {
+        self.queue().take()
     }
 
     /// Schedules a re-sync from the registry.
@@ -276,9 +309,9 @@ impl Link {
         self.resync.load(Ordering::Acquire) || self.resyncing.load(Ordering::Acquire)
     }
 
-    /// Transitions waiting to be written.
+    /// Submissions whose updates wait to be written.
     pub(crate) fn depth(&self) -> usize {
-        self.queue.max_capacity() - self.queue.capacity()
+        self.queue().len()
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use redis::Value;
 
 use crate::redis::conn::Conn;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::redis::call::{bounded, is_connection};
 use crate::redis::job::ClusterStatus;
@@ -20,7 +20,7 @@ use crate::redis::keys::digest;
 use crate::redis::lease::renew;
 use crate::redis::runs::died;
 use crate::redis::shared::{Run, Shared};
-use crate::redis::update::{coalesce, Update};
+use crate::redis::update::Update;
 use crate::status::TaskStatus;
 use crate::worker::Worker;
 
@@ -37,27 +37,14 @@ pub(crate) fn begin_close(inner: &Shared) {
     inner.link.wake.notify_one();
 }
 
-pub(crate) async fn run(
-    inner: Arc<Shared>,
-    worker: Worker,
-    conn: Conn,
-    mut queue: mpsc::Receiver<Update>,
-    flushed: watch::Sender<bool>,
-) {
+pub(crate) async fn run(inner: Arc<Shared>, worker: Worker, conn: Conn, flushed: watch::Sender<bool>) {
     let link = Arc::clone(&inner.link);
-    let mut batch = Vec::with_capacity(BATCH);
     loop {
         if link.resync.load(Ordering::Acquire) {
             // Re-sync at once rather than after the backlog: everything queued so far is older
             // than the snapshot about to be taken, so it is only kept where the snapshot cannot
             // stand for it (the end of a task already removed from the registry).
-            let mut queued = std::mem::take(&mut batch);
-            while queued.len() < inner.settings.queue_capacity {
-                match queue.try_recv() {
-                    Ok(update) => queued.push(update),
-                    Err(_) => break,
-                }
-            }
+            let queued = link.take();
             link.resyncing.store(true, Ordering::Release);
             link.resync.store(false, Ordering::Release);
             let done = resync(&inner, &worker, &conn, queued).await;
@@ -67,30 +54,37 @@ pub(crate) async fn run(
             }
             continue;
         }
-        while batch.len() < BATCH {
-            match queue.try_recv() {
-                Ok(update) => batch.push(update),
-                Err(_) => break,
-            }
-        }
-        if batch.is_empty() {
+        let updates = link.take();
+        if updates.is_empty() {
             if inner.closing.load(Ordering::Acquire) {
                 flushed.send_replace(true);
                 return;
             }
+            // The observer wakes this on the first update into an empty queue (a permit kept
+            // if it comes before this waits), a re-sync and the close too.
             tokio::select! {
-                update = queue.recv() => match update {
-                    Some(update) => batch.push(update),
-                    None => return,
-                },
                 () = link.wake.notified() => {}
                 () = inner.stop.cancelled() => return,
             }
             continue;
         }
-        let updates = coalesce(std::mem::take(&mut batch));
-        if !write(&inner, &worker, &conn, updates).await {
+        if !write_all(&inner, &worker, &conn, updates).await {
             return;
+        }
+    }
+}
+
+/// Writes `updates` a pipeline of [`BATCH`] at a time (taken from the front without moving the
+/// rest). `false` if the mirror stopped first.
+async fn write_all(inner: &Shared, worker: &Worker, conn: &Conn, updates: Vec<Update>) -> bool {
+    let mut updates = updates.into_iter();
+    loop {
+        let batch: Vec<Update> = updates.by_ref().take(BATCH).collect();
+        if batch.is_empty() {
+            return true;
+        }
+        if !write(inner, worker, conn, batch).await {
+            return false;
         }
     }
 }
@@ -120,14 +114,10 @@ async fn resync(inner: &Shared, worker: &Worker, conn: &Conn, queued: Vec<Update
         })
         .collect();
     drop(submissions);
-    let mut updates = coalesce(ended);
+    let mut updates = ended;
     updates.extend(snapshot.into_iter().map(Update::from_info));
-    while !updates.is_empty() {
-        let rest = updates.split_off(updates.len().min(BATCH));
-        if !write(inner, worker, conn, updates).await {
-            return false;
-        }
-        updates = rest;
+    if !write_all(inner, worker, conn, updates).await {
+        return false;
     }
     let mut backoff = Duration::from_millis(50);
     while let Err(error) = reconcile(inner, conn, &known).await {
@@ -237,14 +227,14 @@ async fn write(inner: &Shared, worker: &Worker, conn: &Conn, mut updates: Vec<Up
             .await
             {
                 Ok(results) => {
-                    // One array of codes per script call (however the client nests them).
+                    // One string of codes per script call (however the client nests them).
                     let results = codes(results);
                     health.ok();
-                    let written = results.iter().filter(|&&result| result == 1).count() as u64;
+                    let written = results.iter().filter(|&&code| code == b'1').count() as u64;
                     let fenced = results.len() as u64 - written;
                     health.written.fetch_add(written, Ordering::Relaxed);
                     health.fenced.fetch_add(fenced, Ordering::Relaxed);
-                    if results.contains(&-3) {
+                    if results.contains(&b'd') {
                         // The run was found dead meanwhile (its lease lapsed).
                         died(inner, worker, &conn, &run).await;
                     }
@@ -264,12 +254,29 @@ async fn write(inner: &Shared, worker: &Worker, conn: &Conn, mut updates: Vec<Up
     }
 }
 
-/// The codes of the `WRITE` calls of a pipeline, in order.
-fn codes(values: Vec<Value>) -> Vec<i64> {
+/// A number, or `''` for none: one argument either way, written without a `String`.
+struct Optional(Option<u64>);
+
+impl redis::ToRedisArgs for Optional {
+    fn write_redis_args<W>(&self, out: &mut W)
+    where
+        W: ?Sized + redis::RedisWrite,
+    {
+        match self.0 {
+            Some(value) => value.write_redis_args(out),
+            None => out.write_arg(b""),
+        }
+    }
+}
+
+/// The codes of the `WRITE` calls of a pipeline, in order: one byte per update (see
+/// `scripts/write.lua`).
+fn codes(values: Vec<Value>) -> Vec<u8> {
     let mut out = Vec::new();
     for value in values {
         match value {
-            Value::Int(code) => out.push(code),
+            Value::BulkString(bytes) => out.extend(bytes),
+            Value::SimpleString(text) => out.extend(text.into_bytes()),
             Value::Array(items) => out.extend(codes(items)),
             _ => {}
         }
@@ -285,7 +292,6 @@ fn pipeline(inner: &Shared, run: &Run, updates: &[Update]) -> redis::Pipeline {
     let lease_ms = settings.lease_ms();
     let retention_ms = u64::try_from(settings.retention.as_millis()).unwrap_or(u64::MAX);
     let sha = inner.scripts.write.get_hash();
-    let optional = |value: Option<u64>| value.map_or_else(String::new, |value| value.to_string());
     let mut pipe = redis::pipe();
     pipe.load_script(&inner.scripts.write).ignore();
     for chunk in updates.chunks(PER_SCRIPT) {
@@ -322,27 +328,23 @@ fn pipeline(inner: &Shared, run: &Run, updates: &[Update]) -> redis::Pipeline {
                 .arg(update.status.stage())
                 .arg(update.status.name())
                 .arg(message)
-                .arg(optional(update.started_ms))
-                .arg(optional(update.finished_ms))
+                .arg(Optional(update.started_ms))
+                .arg(Optional(update.finished_ms))
                 .arg(if progress.is_some() { "1" } else { "0" })
                 .arg(
                     progress
                         .and_then(|p| p.fraction)
                         .map_or_else(String::new, |f| f.to_string()),
                 )
-                .arg(optional(progress.and_then(|p| p.done)))
-                .arg(optional(progress.and_then(|p| p.total)))
+                .arg(Optional(progress.and_then(|p| p.done)))
+                .arg(Optional(progress.and_then(|p| p.total)))
                 .arg(progress.and_then(|p| p.message.as_deref()).unwrap_or(""))
                 .arg(if progress.is_some_and(|p| p.message.is_some()) {
                     "1"
                 } else {
                     "0"
                 })
-                .arg(
-                    inner
-                        .token_of(&update.id, update.generation)
-                        .map_or_else(String::new, |token| token.to_string()),
-                );
+                .arg(Optional(inner.token_of(&update.id, update.generation)));
         }
     }
     pipe

@@ -36,15 +36,15 @@
 -- Each written update that is not only progress is published on {ns}:events (see the end of
 -- `write`), for the console's cluster-wide /events: pub/sub, at most once.
 --
--- Returns one code per update: 1 (written), 0 (refused as stale), -2 (the record holds another
--- id: a hash collision, refused) or -3 (refused: the writer's run is dead; then all are -3).
+-- Returns one character per update, in order (a string: cheaper for the client to read than an
+-- array of integers): '1' (written), '0' (refused as stale), 'c' (the record holds another id:
+-- a hash collision, refused) or 'd' (refused: the writer's run is dead; then all are 'd').
 local index, expiry, owned = KEYS[1], KEYS[2], KEYS[3]
 local rep, inc, ret = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local count = #KEYS - 6
 local out = {}
 if run_dead(KEYS[4], KEYS[5], KEYS[6], inc, tonumber(ARGV[4]), nil) then
-  for i = 1, count do out[i] = -3 end
-  return out
+  return string.rep('d', count)
 end
 local now = now_ms()
 
@@ -79,27 +79,36 @@ local function write(job, a)
       end
     end
   end
-  if not same then redis.call('DEL', job) end
+  -- One HSET and at most one HDEL per record. A new submission's record starts empty (DEL);
+  -- the same submission's keeps its fields, so the ones that no longer hold are removed.
+  if cur[1] and not same then redis.call('DEL', job) end
   local status = ARGV[a + 5]
-  redis.call('HSET', job, 'id', id, 'rep', rep, 'inc', inc, 'gen', ARGV[a + 2], 'sub', ARGV[a + 3],
-    'stage', ARGV[a + 4], 'st', status, 'upd', now)
-  if tok then redis.call('HSET', job, 'tok', ARGV[a + 15]) end
-  if status == 'failed' then redis.call('HSET', job, 'msg', ARGV[a + 6]) else redis.call('HDEL', job, 'msg') end
-  if ARGV[a + 7] ~= '' then redis.call('HSET', job, 'start', ARGV[a + 7]) end
-  if ARGV[a + 8] ~= '' then redis.call('HSET', job, 'end', ARGV[a + 8]) else redis.call('HDEL', job, 'end') end
+  local set = {'id', id, 'rep', rep, 'inc', inc, 'gen', ARGV[a + 2], 'sub', ARGV[a + 3],
+    'stage', ARGV[a + 4], 'st', status, 'upd', now}
+  local unset = {}
+  local function put(field, value) set[#set + 1] = field; set[#set + 1] = value end
+  local function drop(field) if same then unset[#unset + 1] = field end end
+  if tok then put('tok', ARGV[a + 15]) end
+  if status == 'failed' then put('msg', ARGV[a + 6]) else drop('msg') end
+  if ARGV[a + 7] ~= '' then put('start', ARGV[a + 7]) end
+  if ARGV[a + 8] ~= '' then put('end', ARGV[a + 8]) else drop('end') end
   if ARGV[a + 9] == '1' then
-    redis.call('HDEL', job, 'pf', 'pd', 'pt', 'pm')
-    if ARGV[a + 10] ~= '' then redis.call('HSET', job, 'pf', ARGV[a + 10]) end
-    if ARGV[a + 11] ~= '' then redis.call('HSET', job, 'pd', ARGV[a + 11]) end
-    if ARGV[a + 12] ~= '' then redis.call('HSET', job, 'pt', ARGV[a + 12]) end
-    if ARGV[a + 14] == '1' then redis.call('HSET', job, 'pm', ARGV[a + 13]) end
+    local fields = {{'pf', a + 10}, {'pd', a + 11}, {'pt', a + 12}}
+    for _, field in ipairs(fields) do
+      if ARGV[field[2]] ~= '' then put(field[1], ARGV[field[2]]) else drop(field[1]) end
+    end
+    if ARGV[a + 14] == '1' then put('pm', ARGV[a + 13]) else drop('pm') end
   end
-  redis.call('ZADD', index, sub, member)
+  redis.call('HSET', job, unpack(set))
+  if #unset > 0 then redis.call('HDEL', job, unpack(unset)) end
+  -- The same submission's record is indexed already, and unless it just ended it is still
+  -- unfinished: no TTL, not in `expiry`, in `owned`.
+  if not same then redis.call('ZADD', index, sub, member) end
   if stage == 3 then
     redis.call('PEXPIRE', job, ret)
     redis.call('ZADD', expiry, now + ret, member)
     redis.call('SREM', owned, member)
-  else
+  elseif not same then
     redis.call('PERSIST', job)
     redis.call('ZREM', expiry, member)
     redis.call('SADD', owned, member)
@@ -112,7 +121,8 @@ local function write(job, a)
   return 1
 end
 
+local codes = {[1] = '1', [0] = '0', [-2] = 'c'}
 for i = 1, count do
-  out[i] = write(KEYS[6 + i], 5 + 16 * (i - 1))
+  out[i] = codes[write(KEYS[6 + i], 5 + 16 * (i - 1))]
 end
-return out
+return table.concat(out)
