@@ -161,3 +161,77 @@ async fn events_stream_every_replicas_changes_and_ours_once() {
     mirror_a.close(Duration::from_secs(5)).await.expect("close a");
     mirror_b.close(Duration::from_secs(5)).await.expect("close b");
 }
+
+/// Subscribers of `{ns}:events` on the server, as `PUBSUB NUMSUB` counts them.
+async fn event_subscribers(url: &str, ns: &str) -> i64 {
+    let client = redis::Client::open(url).expect("url");
+    let mut conn = client.get_multiplexed_async_connection().await.expect("connect");
+    let counts: (String, i64) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(format!("{{{ns}}}:events"))
+        .query_async(&mut conn)
+        .await
+        .expect("PUBSUB NUMSUB");
+    counts.1
+}
+
+/// Polls `event_subscribers` until it reads `want`, submitting a job on `worker` between reads
+/// (an event is what lets a finished stream notice it has no client); `false` after `WAIT`.
+async fn subscribers_become(url: &str, ns: &str, want: i64, worker: &Worker) -> bool {
+    let deadline = Instant::now() + WAIT;
+    let mut n = 0;
+    while Instant::now() < deadline {
+        if event_subscribers(url, ns).await == want {
+            return true;
+        }
+        n += 1;
+        let _ = worker
+            .submit(format!("nudge-{want}-{n}"), || async { Ok(()) })
+            .await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// A replica reads `{ns}:events` only while its console has an `/events` client: not
+/// subscribed before one connects, subscribed while it is connected, unsubscribed after it left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_reads_cluster_events_only_while_someone_watches() {
+    let Some(redis) = RedisServer::shared("a_replica_reads_cluster_events_only_while_someone_watches") else {
+        return;
+    };
+    let url = redis.url();
+    let ns = format!("t-events-wanted-{}", std::process::id());
+    let (mirror_a, worker_a) = replica(&url, &ns, "a");
+    let (mirror_b, worker_b) = replica(&url, &ns, "b");
+    // Both listeners are up (their cancel subscriptions are made before any events one).
+    let deadline = Instant::now() + WAIT;
+    while !(mirror_a.health().lease_held && mirror_b.health().lease_held) {
+        assert!(Instant::now() < deadline, "no lease within {WAIT:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(event_subscribers(&url, &ns).await, 0, "nobody watches yet");
+
+    let app = Console::new(worker_a.clone()).mirror(mirror_a.clone()).router();
+    let request = Request::get("/events").body(Body::empty()).expect("request");
+    let response = tokio::time::timeout(WAIT, app.oneshot(request))
+        .await
+        .expect("the router answered in time")
+        .expect("infallible");
+    let body = response.into_body().into_data_stream();
+    assert!(
+        subscribers_become(&url, &ns, 1, &worker_b).await,
+        "a subscribes once a client watches"
+    );
+    drop(body);
+    assert!(
+        subscribers_become(&url, &ns, 0, &worker_b).await,
+        "a unsubscribes once its last client left"
+    );
+
+    worker_a.shutdown().await;
+    worker_b.shutdown().await;
+    mirror_a.close(Duration::from_secs(5)).await.expect("close a");
+    mirror_b.close(Duration::from_secs(5)).await.expect("close b");
+}

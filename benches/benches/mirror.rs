@@ -1,10 +1,11 @@
 //! The Redis mirror's cost and speed, against a real `redis-server` on loopback: submit to
 //! completion of 10k trivial tasks with the mirror attached vs without (alternating rounds in one
-//! run, medians), the mirror's end-to-end throughput (transitions per second until Redis has
+//! run, medians; `ROUNDS` of each, 15 by default), the mirror's end-to-end throughput (transitions per second until Redis has
 //! them all), a remote status lookup's latency (median, p99), and a flood of 10^5 jobs with a
 //! short retention: the namespace's size in Redis while and after it.
 //!
-//! With `-- --cluster`, only the mirror's end-to-end throughput on that single node vs on a
+//! With `-- --overhead`, only the first two (the mirror's cost and its throughput). With
+//! `-- --cluster`, only the mirror's end-to-end throughput on that single node vs on a
 //! Redis Cluster of three masters and three replicas it starts (alternating rounds, medians).
 //!
 //! `cargo bench -p background-worker-benches --bench mirror --features redis`. It starts its own `redis-server` on a free
@@ -20,7 +21,6 @@ use background_worker::{RedisMirror, Worker};
 use background_worker_benches::redis_server::{redis, Server};
 
 const TASKS: usize = 10_000;
-const ROUNDS: usize = 9;
 const LOOKUPS: usize = 5_000;
 const FLOOD: usize = 100_000;
 
@@ -64,6 +64,31 @@ async fn settled(mirror: &RedisMirror, last: Option<&str>) {
         }
         tokio::time::sleep(Duration::from_micros(200)).await;
     }
+}
+
+/// The per-round ratios with / without, lowest to highest: "min .. median .. max".
+fn spread(without: &[Duration], with: &[Duration]) -> String {
+    let mut ratios: Vec<f64> = without
+        .iter()
+        .zip(with)
+        .map(|(without, with)| with.as_secs_f64() / without.as_secs_f64())
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    format!(
+        "{:.2}x .. {:.2}x .. {:.2}x",
+        ratios[0],
+        ratios[ratios.len() / 2],
+        ratios[ratios.len() - 1]
+    )
+}
+
+/// Rounds of each variant: `ROUNDS` from the environment, 15 by default.
+fn rounds() -> usize {
+    std::env::var("ROUNDS")
+        .ok()
+        .and_then(|rounds| rounds.parse().ok())
+        .filter(|&rounds| rounds > 0)
+        .unwrap_or(15)
 }
 
 fn median(samples: &mut [Duration]) -> Duration {
@@ -128,6 +153,9 @@ async fn round_at(url: &str, with_mirror: Option<&str>) -> (Duration, Option<Dur
         settled(mirror, ids.last().map(String::as_str)).await;
         mirrored = Some(start.elapsed());
         overflows = mirror.health().overflows;
+        if std::env::var("BW_WRITTEN").is_ok() {
+            eprintln!("written {}", mirror.health().written);
+        }
     }
     worker.shutdown().await;
     if let Some(mirror) = &mirror {
@@ -322,7 +350,8 @@ fn compare_cluster(single: u16) {
             round_at(&single_url, Some("bench-warm-single")).await;
             round_at(&cluster_url, Some("bench-warm-cluster")).await;
             let (mut on_single, mut on_cluster) = (Vec::new(), Vec::new());
-            for n in 0..ROUNDS {
+            let rounds = rounds();
+            for n in 0..rounds {
                 let ns = format!("bench-cmp-{n}");
                 on_single.push(round_at(&single_url, Some(&ns)).await.1.expect("mirrored"));
                 on_cluster.push(round_at(&cluster_url, Some(&ns)).await.1.expect("mirrored"));
@@ -336,7 +365,7 @@ fn compare_cluster(single: u16) {
             let (single, single_lo, single_hi) = spread(&mut on_single);
             let (cluster, cluster_lo, cluster_hi) = spread(&mut on_cluster);
             println!(
-                "mirror end to end, {TASKS} tasks, medians of {ROUNDS} alternating rounds: single node \
+                "mirror end to end, {TASKS} tasks, medians of {rounds} alternating rounds: single node \
                  {single:.0} transitions/s (range {single_lo:.0}..{single_hi:.0}), Redis Cluster of 3 masters \
                  + 3 replicas {cluster:.0} transitions/s (range {cluster_lo:.0}..{cluster_hi:.0}): ratio {:.2}x",
                 cluster / single
@@ -368,18 +397,22 @@ fn main() {
             round(port, Some("bench-warmup")).await;
             let (mut without, mut with, mut mirrored) = (Vec::new(), Vec::new(), Vec::new());
             let mut overflows = 0;
-            for n in 0..ROUNDS {
+            let rounds = rounds();
+            for n in 0..rounds {
                 without.push(round(port, None).await.0);
                 let (local, to_redis, dropped) = round(port, Some(&format!("bench-{n}"))).await;
                 with.push(local);
                 mirrored.push(to_redis.expect("mirrored"));
                 overflows += dropped;
             }
+            let ratios = spread(&without, &with);
             let (without, with, mirrored) = (median(&mut without), median(&mut with), median(&mut mirrored));
             println!(
-                "submit to completion, {TASKS} tasks, medians of {ROUNDS} alternating rounds: \
-                 without mirror {without:?}, with mirror {with:?}: ratio {:.2}x",
-                with.as_secs_f64() / without.as_secs_f64()
+                "submit to completion, {TASKS} tasks, medians of {rounds} alternating rounds: \
+                 without mirror {without:?}, with mirror {with:?}: ratio {:.2}x \
+                 (per round: {ratios}), {:.0} ns added per task",
+                with.as_secs_f64() / without.as_secs_f64(),
+                (with.as_secs_f64() - without.as_secs_f64()) * 1e9 / TASKS as f64
             );
             println!(
                 "mirror end to end: every final status in Redis after {mirrored:?} (median): {:.0} transitions/s \
@@ -387,8 +420,10 @@ fn main() {
                 (3 * TASKS) as f64 / mirrored.as_secs_f64(),
                 3 * TASKS
             );
-            lookups(port).await;
-            flood(port).await;
+            if !std::env::args().any(|arg| arg == "--overhead") {
+                lookups(port).await;
+                flood(port).await;
+            }
         })
         .await
         .expect("bench task");

@@ -42,8 +42,10 @@ pub(crate) async fn run(inner: Arc<Shared>, worker: Worker) {
     drop(pushes);
     let mut runs = inner.run.subscribe();
     let mut subscribed: Option<String> = None;
-    // Every replica's status changes (write.lua publishes them), for the console's /events.
+    // Every replica's status changes (write.lua publishes them), for the console's /events:
+    // subscribed only while a receiver exists, so a replica nobody watches reads none of them.
     let events = inner.keys.events();
+    let mut events_on = false;
     // The subscription is affirmed again every heartbeat: on a cluster this is what makes the
     // client notice a failover of the node it subscribed on (an idle connection sends nothing,
     // so its slot map would never be refreshed and nothing re-subscribed).
@@ -61,13 +63,7 @@ pub(crate) async fn run(inner: Arc<Shared>, worker: Worker) {
                 let _ = bounded(inner.link.health.call_timeout, conn.unsubscribe(&old)).await;
             }
             match bounded(inner.link.health.call_timeout, conn.subscribe(&channel)).await {
-                Ok(()) => {
-                    subscribed = Some(channel.clone());
-                    if let Err(error) = bounded(inner.link.health.call_timeout, conn.subscribe(&events)).await
-                    {
-                        inner.link.health.error("subscribe to events", &error);
-                    }
-                }
+                Ok(()) => subscribed = Some(channel.clone()),
                 Err(error) => {
                     inner.link.health.error("subscribe to cancels", &error);
                     tokio::select! {
@@ -78,15 +74,30 @@ pub(crate) async fn run(inner: Arc<Shared>, worker: Worker) {
                 }
             }
         }
+        let wanted = inner.events.receiver_count() > 0;
+        if wanted != events_on {
+            let result = if wanted {
+                bounded(inner.link.health.call_timeout, conn.subscribe(&events)).await
+            } else {
+                bounded(inner.link.health.call_timeout, conn.unsubscribe(&events)).await
+            };
+            match result {
+                Ok(()) => events_on = wanted,
+                Err(error) => inner.link.health.error("subscribe to events", &error),
+            }
+        }
         let push = tokio::select! {
             push = received.recv() => push,
             _ = runs.changed() => continue,
+            () = inner.events_wanted.notified() => continue,
             _ = affirm.tick() => {
                 if let Err(error) = bounded(inner.link.health.call_timeout, conn.subscribe(&channel)).await {
                     inner.link.health.error("subscribe to cancels", &error);
                 }
-                if let Err(error) = bounded(inner.link.health.call_timeout, conn.subscribe(&events)).await {
-                    inner.link.health.error("subscribe to events", &error);
+                if events_on {
+                    if let Err(error) = bounded(inner.link.health.call_timeout, conn.subscribe(&events)).await {
+                        inner.link.health.error("subscribe to events", &error);
+                    }
                 }
                 continue;
             }
@@ -101,7 +112,8 @@ pub(crate) async fn run(inner: Arc<Shared>, worker: Worker) {
         {
             if from.as_slice() == events.as_bytes() {
                 if let Some(event) = ClusterEvent::parse(payload) {
-                    let _ = inner.events.send(event); // nobody listening is fine
+                    // Nobody listening any more is fine: the next turn unsubscribes.
+                    let _ = inner.events.send(event);
                 }
                 continue;
             }
