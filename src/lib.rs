@@ -101,8 +101,8 @@
 //! | `{ns}:expiry` | sorted set | finished jobs' id hashes, scored by their record's expiry (Redis clock): what the trimmer drops from the listing |
 //! | `{ns}:lease:<sha1(replica)>` | string, TTL | the replica run's incarnation, while its lease holds |
 //! | `{ns}:dead:<sha1(replica)>:<incarnation>` | string, TTL 1 day | present once that run was found dead (final) |
-//! | `{ns}:epoch` | hash | `rid` (Redis `run_id`), `since` (ms, Redis clock), `grace` (the longest lease seen, ms) |
-//! | `{ns}:seen:<sha1(replica)>` | string, TTL | the epoch's `since` the replica's lease was last renewed under |
+//! | `{ns}:epoch` | hash | `rid` (Redis `run_id`), `since` (ms, Redis clock), `grace` (the longest lease seen, ms), `n` (counts the epochs) |
+//! | `{ns}:seen:<sha1(replica)>` | string, TTL | the epoch (its `n`) the replica's lease was last renewed under |
 //! | `{ns}:replicas` | hash | `<sha1(replica)>:<incarnation>` → name, for every run that may own unfinished jobs |
 //! | `{ns}:owned:<sha1(replica)>:<incarnation>` | set | that run's unfinished jobs |
 //! | `{ns}:events` | pub/sub channel | every written status change: `<status>:<len(replica)>:<replica><id>` (the console's cluster-wide `/events`) |
