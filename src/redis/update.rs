@@ -40,11 +40,7 @@ impl Update {
     /// [`merge`](Update::merge) would with one made from it, without copying its id.
     pub(crate) fn absorb(&mut self, transition: &Transition<'_>) {
         let (status, started_ms, finished_ms) = Self::stage_of(transition);
-        if status.stage() >= self.status.stage() {
-            self.status = status;
-            self.finished_ms = finished_ms.or(self.finished_ms);
-        }
-        self.started_ms = self.started_ms.or(started_ms);
+        self.fold(status, started_ms, finished_ms, None);
     }
 
     /// The status, start and end a transition tells.
@@ -75,13 +71,26 @@ impl Update {
 
     /// Folds a later update of the same submission into this one.
     pub(crate) fn merge(&mut self, later: Self) {
-        if later.status.stage() >= self.status.stage() {
-            self.status = later.status;
-            self.finished_ms = later.finished_ms.or(self.finished_ms);
+        self.fold(later.status, later.started_ms, later.finished_ms, later.progress);
+    }
+
+    /// The one merge rule: a stage never goes back, and neither does the progress (a sample
+    /// taken while the task ran, queued after its end, is not its final progress: the writer
+    /// reads that from the registry).
+    fn fold(
+        &mut self,
+        status: ClusterStatus,
+        started_ms: Option<u64>,
+        finished_ms: Option<u64>,
+        progress: Option<Progress>,
+    ) {
+        if status.stage() >= self.status.stage() {
+            self.status = status;
+            self.finished_ms = finished_ms.or(self.finished_ms);
+            if progress.is_some() {
+                self.progress = progress;
+            }
         }
-        self.started_ms = self.started_ms.or(later.started_ms);
-        if later.progress.is_some() {
-            self.progress = later.progress;
-        }
+        self.started_ms = self.started_ms.or(started_ms);
     }
 }
